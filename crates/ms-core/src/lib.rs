@@ -1,0 +1,55 @@
+//! # ms-core: multiserver addresses, scopes, and the plugin traits
+//!
+//! [Multiserver](https://github.com/ssbc/multiserver) lets a peer-to-peer node run several
+//! protocol *stacks* side by side — a transport plus zero or more transforms, such as TCP with
+//! Secure Scuttlebutt's secret-handshake — and advertise all of them in one address:
+//!
+//! ```text
+//! net:example.org:8008~shs:<key>;ws://example.org:8989~shs:<key>
+//! ```
+//!
+//! `;` separates alternatives, `~` the sections of one stack, `:` a section's arguments. A
+//! client dials the first alternative it understands, so protocols are upgraded by serving a
+//! new stack next to the old one and later dropping the old one, never by negotiating.
+//!
+//! This crate holds what every plugin shares and depends on no transport:
+//!
+//! - the address grammar: [`MultiAddress`], [`Address`], [`Section`], [`HostPort`], with
+//!   typed errors that say where and why ([`AddressError`]);
+//! - [`Scope`]s: from where an address is reachable (`device`, `local`, `public`);
+//! - the plugin traits: [`Transport`] (with its [`Listener`]) and [`Transform`];
+//! - [`MultiServer`]: many [`Stack`]s served as one node and dialled as one client.
+//!
+//! Plugins live in their own crates (`ms-net`, `ms-ws`, `ms-unix`, `ms-onion`, `ms-shs`,
+//! `ms-noauth`); `ms-testkit` has an in-memory transport and the conformance suite every
+//! plugin runs.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod address;
+mod error;
+mod host;
+mod identity;
+mod node;
+pub mod scope;
+mod stack;
+mod stream;
+mod transform;
+mod transport;
+
+pub use address::{
+    Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section,
+};
+pub use error::{Attempt, BoxError, Error, Mismatch, MismatchReason, SectionError};
+pub use host::HostPort;
+pub use identity::{AuthValue, Identity, InvalidKey, PublicKey};
+pub use node::{AbortHandle, Builder, CloseHandle, Config, Dial, Event, MultiServer, Server};
+pub use scope::{InvalidScope, Scope, Scopes};
+pub use stack::Stack;
+pub use stream::{AsyncStream, BoxStream, Connection, ConnectionInfo, Direction};
+pub use transform::{Transform, Upgraded};
+pub use transport::{Accepted, Connected, Listener, PendingStream, Transport};
+
+/// Re-exported so plugins implement the traits with the same macro version.
+pub use async_trait::async_trait;

@@ -1,0 +1,580 @@
+//! [`MultiServer`]: many stacks served as one node, and dialled as one client.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::future::{AbortHandle as FutAbortHandle, Abortable};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::error::{Attempt, Error, Mismatch, MismatchReason};
+use crate::{Address, Connection, Listener, MultiAddress, Scope, Stack};
+
+/// Limits and deadlines of a [`MultiServer`]. Every field has a default; see [`Builder`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Deadline for one dial attempt: transport connect plus every transform.
+    pub dial_timeout: Duration,
+    /// Deadline for an accepted connection to get through its whole stack.
+    pub inbound_timeout: Duration,
+    /// Accepted connections still in their handshakes, across all stacks; more are closed at
+    /// once.
+    pub max_pending_inbound: usize,
+    /// Established connections and failures waiting for [`Server::accept`].
+    pub event_buffer: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            dial_timeout: Duration::from_secs(30),
+            inbound_timeout: Duration::from_secs(30),
+            max_pending_inbound: 512,
+            event_buffer: 64,
+        }
+    }
+}
+
+/// Builds a [`MultiServer`].
+#[derive(Default)]
+pub struct Builder {
+    stacks: Vec<Stack>,
+    config: Config,
+}
+
+impl Builder {
+    /// Adds a stack. Order matters for dialling: for each alternative of an address, the
+    /// first stack that understands it is used.
+    pub fn stack(mut self, stack: Stack) -> Self {
+        self.stacks.push(stack);
+        self
+    }
+
+    /// Sets the deadline of one dial attempt (default 30 s).
+    pub fn dial_timeout(mut self, timeout: Duration) -> Self {
+        self.config.dial_timeout = timeout;
+        self
+    }
+
+    /// Sets the deadline for an accepted connection to finish its stack (default 30 s).
+    pub fn inbound_timeout(mut self, timeout: Duration) -> Self {
+        self.config.inbound_timeout = timeout;
+        self
+    }
+
+    /// Sets how many accepted connections may be in their handshakes at once (default 512).
+    pub fn max_pending_inbound(mut self, max: usize) -> Self {
+        self.config.max_pending_inbound = max.max(1);
+        self
+    }
+
+    /// Builds the node, checking that every transform accepts its transport's scopes.
+    pub fn build(self) -> Result<MultiServer, Error> {
+        if self.stacks.is_empty() {
+            return Err(Error::Config("a node needs at least one stack".into()));
+        }
+        for stack in &self.stacks {
+            let scopes = stack.transport().scopes();
+            for transform in stack.transforms() {
+                transform.check_stack(scopes).map_err(|e| {
+                    Error::Config(format!("stack {} (scopes {scopes}): {e}", stack.name()))
+                })?;
+            }
+        }
+        Ok(MultiServer {
+            inner: Arc::new(Inner {
+                stacks: self.stacks,
+                config: self.config,
+            }),
+        })
+    }
+}
+
+/// A node: a list of stacks that it serves together and dials with.
+///
+/// Cheap to clone. Dialling needs no server; serving starts with [`listen`](Self::listen).
+///
+/// ```
+/// use ms_core::{MultiServer, Scope, Stack};
+/// use ms_testkit::{MemNetwork, MemTransport};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let network = MemNetwork::new();
+/// let node = MultiServer::builder()
+///     .stack(Stack::new(MemTransport::new(&network)))
+///     .build()?;
+/// let mut server = node.listen().await?;
+/// let address = server.address(Scope::Device);
+///
+/// let client = tokio::spawn({
+///     let node = node.clone();
+///     async move {
+///         let mut conn = node.connect(&address.to_string()).await?;
+///         conn.write_all(b"hello").await?;
+///         conn.shutdown().await?;
+///         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+///     }
+/// });
+/// let mut conn = server.accept().await.ok_or("server closed")?;
+/// let mut text = String::new();
+/// conn.read_to_string(&mut text).await?;
+/// assert_eq!(text, "hello");
+/// client.await?.map_err(|e| e.to_string())?;
+/// server.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct MultiServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    stacks: Vec<Stack>,
+    config: Config,
+}
+
+impl MultiServer {
+    /// Starts building a node.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A node with these stacks and default limits.
+    pub fn new(stacks: impl IntoIterator<Item = Stack>) -> Result<Self, Error> {
+        stacks
+            .into_iter()
+            .fold(Builder::default(), Builder::stack)
+            .build()
+    }
+
+    /// The stacks, in order.
+    pub fn stacks(&self) -> &[Stack] {
+        &self.inner.stacks
+    }
+
+    /// The limits and deadlines in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The stack names joined by `;`, e.g. `net~shs;ws~shs`.
+    pub fn name(&self) -> String {
+        let names: Vec<String> = self.inner.stacks.iter().map(Stack::name).collect();
+        names.join(";")
+    }
+
+    /// Which stack would dial each alternative of `address`: the alternatives some stack
+    /// understands, in order, each with its stack (the first that understands it).
+    ///
+    /// Fails with [`Error::Unsupported`] when no alternative is understood.
+    pub fn plan<'a>(&'a self, address: &MultiAddress) -> Result<Vec<(Address, &'a Stack)>, Error> {
+        let mut plan = Vec::new();
+        let mut reasons = Vec::new();
+        for alternative in address.alternatives() {
+            let mut chosen = None;
+            for stack in &self.inner.stacks {
+                match stack.check(alternative) {
+                    Ok(()) => {
+                        chosen = Some(stack);
+                        break;
+                    }
+                    Err(MismatchReason::Section { index: 0, error })
+                        if error.is_wrong_protocol() => {}
+                    Err(reason) => reasons.push(Mismatch {
+                        stack: stack.name(),
+                        address: alternative.to_string(),
+                        reason,
+                    }),
+                }
+            }
+            if let Some(stack) = chosen {
+                plan.push((alternative.clone(), stack));
+            }
+        }
+        if plan.is_empty() {
+            return Err(Error::Unsupported {
+                address: address.to_string(),
+                known: self.inner.stacks.iter().map(Stack::name).collect(),
+                reasons,
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Parses `address` and dials it: see [`connect_to`](Self::connect_to).
+    pub async fn connect(&self, address: &str) -> Result<Connection, Error> {
+        let address = MultiAddress::parse(address)?;
+        self.connect_to(&address).await
+    }
+
+    /// Dials a multi-address: every alternative that a stack understands, in order, one after
+    /// the other, until one gets through its whole stack (transport and every transform).
+    ///
+    /// Each attempt has the [`Config::dial_timeout`] deadline. When one alternative was tried,
+    /// its error is returned; when several were, [`Error::AllFailed`] lists each. Dropping the
+    /// future cancels the dial at any point.
+    pub async fn connect_to(&self, address: &MultiAddress) -> Result<Connection, Error> {
+        let span = tracing::info_span!("dial", address = %address);
+        async {
+            let plan = self.plan(address)?;
+            let single = plan.len() == 1;
+            let mut attempts = Vec::new();
+            for (alternative, stack) in plan {
+                let timeout = self.inner.config.dial_timeout;
+                let result = tokio::time::timeout(timeout, stack.dial(&alternative))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Timeout {
+                            stack: stack.name(),
+                            address: alternative.to_string(),
+                            after: timeout,
+                        })
+                    });
+                match result {
+                    Ok(conn) => {
+                        tracing::debug!(remote = %conn.remote_address(), "connected");
+                        return Ok(conn);
+                    }
+                    Err(error) if single => {
+                        tracing::debug!(%error, "dial failed");
+                        return Err(error);
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "alternative failed");
+                        attempts.push(Attempt {
+                            address: alternative.to_string(),
+                            stack: stack.name(),
+                            error,
+                        });
+                    }
+                }
+            }
+            Err(Error::AllFailed(attempts))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Like [`connect`](Self::connect), with an [`AbortHandle`] to cancel the dial from
+    /// elsewhere. Dropping the [`Dial`] cancels it too.
+    pub fn dial(&self, address: &str) -> Dial {
+        let node = self.clone();
+        let address = address.to_owned();
+        let (handle, registration) = FutAbortHandle::new_pair();
+        let future: DialFuture = Box::pin(async move { node.connect(&address).await });
+        let future = Abortable::new(future, registration);
+        Dial {
+            future: Box::pin(future),
+            handle: AbortHandle(handle),
+        }
+    }
+
+    /// Starts every stack's listener and serves them together.
+    ///
+    /// Every accepted connection goes through its stack's transforms concurrently with the
+    /// others, under [`Config::inbound_timeout`]; those that make it are handed out by
+    /// [`Server::accept`]. If one stack cannot listen, the others are closed and the error is
+    /// returned.
+    pub async fn listen(&self) -> Result<Server, Error> {
+        let mut listeners = Vec::with_capacity(self.inner.stacks.len());
+        for (index, stack) in self.inner.stacks.iter().enumerate() {
+            let listener = stack
+                .transport()
+                .listen()
+                .await
+                .map_err(|source| Error::Listen {
+                    stack: stack.name(),
+                    source,
+                })?;
+            listeners.push((index, Arc::<dyn Listener>::from(listener)));
+        }
+        let config = &self.inner.config;
+        let (events_tx, events) = mpsc::channel(config.event_buffer.max(1));
+        let pending = Arc::new(Semaphore::new(config.max_pending_inbound));
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for (index, listener) in &listeners {
+            let stack = self.inner.stacks[*index].clone();
+            let span = tracing::info_span!("serve", stack = %stack.name());
+            tasks.spawn(
+                accept_loop(
+                    stack,
+                    listener.clone(),
+                    events_tx.clone(),
+                    pending.clone(),
+                    config.inbound_timeout,
+                    shutdown.clone(),
+                )
+                .instrument(span),
+            );
+        }
+        Ok(Server {
+            node: self.clone(),
+            listeners,
+            events,
+            shutdown,
+            tasks,
+        })
+    }
+}
+
+impl fmt::Debug for MultiServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MultiServer({})", self.name())
+    }
+}
+
+/// A dial in progress: a future of the [`Connection`] with an [`AbortHandle`].
+#[must_use = "a dial does nothing unless awaited"]
+pub struct Dial {
+    future: Pin<Box<Abortable<DialFuture>>>,
+    handle: AbortHandle,
+}
+
+type DialFuture = Pin<Box<dyn Future<Output = Result<Connection, Error>> + Send>>;
+
+impl Dial {
+    /// A handle that cancels this dial.
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.handle.clone()
+    }
+}
+
+impl Future for Dial {
+    type Output = Result<Connection, Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.future.as_mut().poll(cx) {
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(_aborted)) => Poll::Ready(Err(Error::Aborted)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl fmt::Debug for Dial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dial").finish_non_exhaustive()
+    }
+}
+
+/// Cancels a [`Dial`]: the dial then fails with [`Error::Aborted`], and whatever it had opened
+/// (sockets, half-done handshakes) is dropped.
+#[derive(Clone, Debug)]
+pub struct AbortHandle(FutAbortHandle);
+
+impl AbortHandle {
+    /// Cancels the dial. Does nothing if it already finished.
+    pub fn abort(&self) {
+        self.0.abort();
+    }
+}
+
+/// What a [`Server`] reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A connection made it through its whole stack.
+    Connected(Connection),
+    /// An accepted connection failed its stack (handshake refused, timed out, ...). Reported
+    /// when there is room in the event buffer, dropped otherwise; always logged.
+    Rejected {
+        /// The stack, e.g. `net~shs`.
+        stack: String,
+        /// Why.
+        error: Error,
+    },
+}
+
+/// A running node: its listeners, the connections they accept, and its advertised addresses.
+///
+/// Dropping it closes every listener and abandons the handshakes in progress, like
+/// [`close`](Self::close). Connections already handed out are not affected.
+pub struct Server {
+    node: MultiServer,
+    listeners: Vec<(usize, Arc<dyn Listener>)>,
+    events: mpsc::Receiver<Event>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    /// The node's address for `scope`: for every stack serving that scope, the listener's
+    /// sections for it followed by the transforms' sections, joined by `;`. Empty when no
+    /// stack serves the scope.
+    pub fn address(&self, scope: Scope) -> MultiAddress {
+        let mut multi = MultiAddress::default();
+        for (index, listener) in &self.listeners {
+            let stack = &self.node.stacks()[*index];
+            if !stack.transport().scopes().contains(scope) {
+                continue;
+            }
+            let Some(tail) = stack.advertised_transforms() else {
+                continue;
+            };
+            for section in listener.advertise(scope) {
+                let mut address = Address::from_section(section);
+                for s in &tail {
+                    address.push(s.clone());
+                }
+                multi.push(address);
+            }
+        }
+        multi
+    }
+
+    /// The address for every scope (some may be empty).
+    pub fn addresses(&self) -> Vec<(Scope, MultiAddress)> {
+        Scope::ALL.iter().map(|&s| (s, self.address(s))).collect()
+    }
+
+    /// The node this server runs.
+    pub fn node(&self) -> &MultiServer {
+        &self.node
+    }
+
+    /// The next connection that made it through its stack; `None` once the server is closed.
+    pub async fn accept(&mut self) -> Option<Connection> {
+        loop {
+            match self.next_event().await? {
+                Event::Connected(conn) => return Some(conn),
+                Event::Rejected { .. } => continue,
+            }
+        }
+    }
+
+    /// The next event; `None` once the server is closed.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        tokio::select! {
+            event = self.events.recv() => event,
+            _ = self.shutdown.cancelled() => None,
+        }
+    }
+
+    /// A handle that closes this server from elsewhere.
+    pub fn close_handle(&self) -> CloseHandle {
+        CloseHandle(self.shutdown.clone())
+    }
+
+    /// Stops every listener and abandons the handshakes in progress, then waits until the
+    /// listeners are released (a unix socket file is gone when this returns). Connections
+    /// already handed out stay open.
+    pub async fn close(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.listeners.clear();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Closes a [`Server`] from another task: its accept loops stop and
+/// [`Server::accept`] returns `None`.
+#[derive(Clone, Debug)]
+pub struct CloseHandle(CancellationToken);
+
+impl CloseHandle {
+    /// Closes the server.
+    pub fn close(&self) {
+        self.0.cancel();
+    }
+}
+
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+async fn accept_loop(
+    stack: Stack,
+    listener: Arc<dyn Listener>,
+    events: mpsc::Sender<Event>,
+    pending: Arc<Semaphore>,
+    inbound_timeout: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut upgrades = JoinSet::new();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(_) = upgrades.join_next(), if !upgrades.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    let Ok(permit) = pending.clone().try_acquire_owned() else {
+                        tracing::warn!(remote = %accepted.remote, "too many handshakes in progress, closing");
+                        continue;
+                    };
+                    let span = tracing::debug_span!("inbound", remote = %accepted.remote);
+                    upgrades.spawn(
+                        upgrade_one(stack.clone(), accepted, events.clone(), permit, inbound_timeout)
+                            .instrument(span),
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(%error, ?backoff, "accept failed, backing off");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+    // Dropping `upgrades` aborts the handshakes still in progress.
+    upgrades.shutdown().await;
+}
+
+async fn upgrade_one(
+    stack: Stack,
+    accepted: crate::Accepted,
+    events: mpsc::Sender<Event>,
+    _permit: OwnedSemaphorePermit,
+    inbound_timeout: Duration,
+) {
+    let remote = accepted.remote.to_string();
+    let result = tokio::time::timeout(inbound_timeout, stack.upgrade_inbound(accepted))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                stack: stack.name(),
+                address: remote,
+                after: inbound_timeout,
+            })
+        });
+    match result {
+        Ok(conn) => {
+            tracing::debug!(remote = %conn.remote_address(), "accepted");
+            // Waits for room: this is the back-pressure on a slow application.
+            let _ = events.send(Event::Connected(conn)).await;
+        }
+        Err(error) => {
+            tracing::debug!(%error, "inbound connection rejected");
+            let _ = events.try_send(Event::Rejected {
+                stack: stack.name(),
+                error,
+            });
+        }
+    }
+}

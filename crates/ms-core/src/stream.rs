@@ -1,0 +1,136 @@
+//! Byte streams and the connections handed to applications.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::{Address, AuthValue, Identity, PublicKey};
+
+/// A bidirectional byte stream: what transports produce and transforms consume and produce.
+///
+/// Implemented for every `AsyncRead + AsyncWrite + Send + Unpin` type.
+pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + ?Sized> AsyncStream for T {}
+
+/// A boxed [`AsyncStream`].
+pub type BoxStream = Box<dyn AsyncStream>;
+
+/// Whether a connection was dialled or accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We dialled.
+    Outbound,
+    /// We accepted.
+    Inbound,
+}
+
+/// What is known about a connection.
+#[derive(Clone, Debug)]
+pub struct ConnectionInfo {
+    /// Whether we dialled or accepted.
+    pub direction: Direction,
+    /// The stack that carries it, e.g. `net~shs`.
+    pub stack: String,
+    /// The remote's full address as a multiserver string, e.g.
+    /// `net:127.0.0.1:53211~shs:<key>`: the transport's view of the peer, then one section per
+    /// transform (`shs:<remote key>`; `noauth:<local key>` as in the reference).
+    pub remote_address: Address,
+    /// Who the peer is, when a transform authenticated it.
+    pub identity: Option<Identity>,
+}
+
+/// An established connection: a byte stream that went through a whole stack, and what is known
+/// about the peer.
+///
+/// Read and write it like any tokio stream. `shutdown` ends our sending side (for `shs`, after
+/// the box-stream goodbye).
+pub struct Connection {
+    stream: BoxStream,
+    info: ConnectionInfo,
+}
+
+impl Connection {
+    /// Wraps a stream and its description.
+    pub fn new(stream: BoxStream, info: ConnectionInfo) -> Self {
+        Self { stream, info }
+    }
+
+    /// What is known about the connection.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// The remote's full address (see [`ConnectionInfo::remote_address`]).
+    pub fn remote_address(&self) -> &Address {
+        &self.info.remote_address
+    }
+
+    /// The peer's public key, when a transform established one.
+    pub fn remote_key(&self) -> Option<&PublicKey> {
+        self.info.identity.as_ref().map(|id| &id.public_key)
+    }
+
+    /// What the server's `auth` callback returned for this peer (inbound only).
+    pub fn auth(&self) -> Option<&AuthValue> {
+        self.info.identity.as_ref().and_then(|id| id.auth.as_ref())
+    }
+
+    /// Splits into the stream and its description.
+    pub fn into_parts(self) -> (BoxStream, ConnectionInfo) {
+        (self.stream, self.info)
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("direction", &self.info.direction)
+            .field("stack", &self.info.stack)
+            .field("remote_address", &self.info.remote_address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}

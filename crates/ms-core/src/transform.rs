@@ -1,0 +1,67 @@
+//! The [`Transform`] trait: every section after the first.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::{BoxError, BoxStream, Identity, Scopes, Section, SectionError};
+
+/// A layer on top of a transport's stream: authentication and encryption (`shs`), the
+/// device-only pseudo-authentication `noauth`, or anything else that turns one byte stream into
+/// another.
+///
+/// A transform must never panic on bytes from the network, and must bound every wait that a
+/// peer controls (a handshake deadline).
+#[async_trait]
+pub trait Transform: Send + Sync + 'static {
+    /// The protocol name, e.g. `shs`; it is also the name of the sections the transform claims.
+    fn name(&self) -> &str;
+
+    /// Whether this transform can dial with `section` (e.g. `shs:<key>` has a valid key).
+    ///
+    /// [`SectionError::WrongProtocol`] means "not mine". A transform must not claim another
+    /// transform's sections: a `~noauth` stack must never grab a `~shs` address.
+    fn understands(&self, section: &Section) -> Result<(), SectionError>;
+
+    /// The section this transform adds to the node's advertised addresses, e.g.
+    /// `shs:<own key>`. `None` hides every address of the stacks that use it.
+    fn advertise(&self) -> Option<Section>;
+
+    /// Checks that this transform may run on a transport serving `scopes`; called when a node
+    /// is built. `noauth` refuses anything wider than `device` unless told otherwise.
+    fn check_stack(&self, scopes: Scopes) -> Result<(), BoxError> {
+        let _ = scopes;
+        Ok(())
+    }
+
+    /// Upgrades an accepted stream (the server role).
+    async fn upgrade_inbound(&self, stream: BoxStream) -> Result<Upgraded, BoxError>;
+
+    /// Upgrades a dialled stream (the client role), given the peer's section for this
+    /// transform (e.g. `shs:<server key>`).
+    async fn upgrade_outbound(
+        &self,
+        stream: BoxStream,
+        section: &Section,
+    ) -> Result<Upgraded, BoxError>;
+}
+
+/// The result of a transform.
+pub struct Upgraded {
+    /// The new stream.
+    pub stream: BoxStream,
+    /// This layer's view of the peer as a section, appended to the connection's remote
+    /// address, e.g. `shs:<remote key>`.
+    pub remote: Section,
+    /// Who the peer is, if this layer established it.
+    pub identity: Option<Identity>,
+}
+
+impl fmt::Debug for Upgraded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgraded")
+            .field("remote", &self.remote)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}

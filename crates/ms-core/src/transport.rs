@@ -1,0 +1,120 @@
+//! The [`Transport`] trait: the first section of every address.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+
+use crate::{BoxError, BoxStream, Scope, Scopes, Section, SectionError};
+
+/// A way to move bytes between two machines: TCP (`net`), WebSockets (`ws`), unix sockets,
+/// Tor (`onion`), or the in-memory transport of `ms-testkit`.
+///
+/// A transport owns one protocol name and parses its own sections. It is cheap to share
+/// (`Arc`) between a server and a client.
+///
+/// Implementations must never panic on a section or on bytes from the network, and must bound
+/// every wait that a peer controls (a connect timeout, for example).
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// The protocol name, e.g. `net`; it is also the name of the sections the transport claims.
+    fn name(&self) -> &str;
+
+    /// The scopes this transport serves: a node announces its address for these scopes only.
+    fn scopes(&self) -> Scopes;
+
+    /// Whether this transport can dial `section`.
+    ///
+    /// [`SectionError::WrongProtocol`] means "not mine"; other errors mean "mine, but
+    /// malformed" and are shown to the user.
+    fn understands(&self, section: &Section) -> Result<(), SectionError>;
+
+    /// Dials `section` (which [`understands`](Self::understands) accepted).
+    ///
+    /// Dropping the future must cancel the attempt and release everything it holds.
+    async fn connect(&self, section: &Section) -> Result<Connected, BoxError>;
+
+    /// Starts listening, as configured when the transport was built.
+    ///
+    /// Client-only transports (such as `onion`) return an error.
+    async fn listen(&self) -> Result<Box<dyn Listener>, BoxError>;
+}
+
+/// A dialled connection: the stream and how the transport names the peer.
+pub struct Connected {
+    /// The raw stream.
+    pub stream: BoxStream,
+    /// The peer as a section, e.g. `net:127.0.0.1:8008` (the resolved address, not the name
+    /// dialled, as in the reference).
+    pub remote: Section,
+}
+
+impl fmt::Debug for Connected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connected")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A listening transport.
+///
+/// Dropping it stops listening and releases what it holds (a unix listener removes its socket
+/// file); connections already accepted are not affected.
+#[async_trait]
+pub trait Listener: Send + Sync + 'static {
+    /// Waits for the next incoming connection.
+    ///
+    /// An error here is about the listener (out of file descriptors, for example), not about
+    /// one peer; the caller backs off and calls again. Per-connection work that can stall
+    /// (a TLS or WebSocket handshake) belongs in [`Accepted::pending`] so that one slow peer
+    /// never holds up the others.
+    async fn accept(&self) -> io::Result<Accepted>;
+
+    /// The sections under which this listener is reachable from `scope` (real port, concrete
+    /// interface addresses for a wildcard bind). Empty when it is not reachable from there.
+    fn advertise(&self, scope: Scope) -> Vec<Section>;
+}
+
+/// A stream that is still being set up by the transport (e.g. a WebSocket upgrade).
+pub type PendingStream = Pin<Box<dyn Future<Output = Result<BoxStream, BoxError>> + Send>>;
+
+/// An incoming connection as the transport hands it over.
+pub struct Accepted {
+    /// The peer as a section, e.g. `net:127.0.0.1:53211`.
+    pub remote: Section,
+    /// The stream, once the transport's own set-up is done.
+    pub stream: PendingStream,
+}
+
+impl Accepted {
+    /// A connection that is ready to use.
+    pub fn ready(stream: BoxStream, remote: Section) -> Self {
+        Self {
+            remote,
+            stream: Box::pin(std::future::ready(Ok(stream))),
+        }
+    }
+
+    /// A connection that still needs the transport's own set-up, done by `setup` (the server
+    /// runs it concurrently with other connections, under its deadline).
+    pub fn pending<F>(setup: F, remote: Section) -> Self
+    where
+        F: Future<Output = Result<BoxStream, BoxError>> + Send + 'static,
+    {
+        Self {
+            remote,
+            stream: Box::pin(setup),
+        }
+    }
+}
+
+impl fmt::Debug for Accepted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accepted")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,28 @@
+//! # ms-testkit: test tools for multiserver plugins
+//!
+//! - [`MemTransport`] on a [`MemNetwork`]: an in-memory transport (`mem:<port>` addresses) with
+//!   fault hooks ([`Fault`]: delay, refuse, black hole, cut) and leak counters.
+//! - [`suite`]: the conformance suite every transport and transform crate runs against itself
+//!   with one line, [`conformance!`].
+//!
+//! ```
+//! use ms_core::{MultiServer, Stack};
+//! use ms_testkit::{Fixture, MemNetwork, MemTransport};
+//!
+//! fn fixture() -> Fixture {
+//!     let network = MemNetwork::new();
+//!     let node = MultiServer::new([Stack::new(MemTransport::new(&network))]).unwrap();
+//!     let dead = format!("mem:{}", network.unused_port());
+//!     Fixture::new(node.clone(), node, dead)
+//! }
+//! // In a test file: ms_testkit::conformance!(fixture);
+//! # let _ = fixture();
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod mem;
+pub mod suite;
+
+pub use mem::{Fault, MemNetwork, MemStream, MemTransport};
+pub use suite::{EchoServer, Fixture, echo_round_trip, pattern};

@@ -1,0 +1,406 @@
+//! The conformance suite: the behaviour every transport and transform must have.
+//!
+//! A plugin crate describes how to build a server and a client that use it ([`Fixture`]) and
+//! runs every check with one line, [`conformance!`](crate::conformance). Each check is also a
+//! public function here, to run one on its own.
+//!
+//! The checks assume nothing about the plugin beyond the [`ms_core`] traits: the server echoes
+//! what it receives and shuts its sending side down when the client's side ends.
+
+use std::future::Future;
+use std::time::Duration;
+
+use ms_core::{Connection, Error, MultiAddress, MultiServer, Scope, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+
+/// How to test a plugin: a server node, a client node, and addresses to try.
+pub struct Fixture {
+    /// A node serving the stack under test. Built fresh for every check.
+    pub server: MultiServer,
+    /// A node that can dial the server's advertised address.
+    pub client: MultiServer,
+    /// The scope whose advertised address the client dials.
+    pub scope: Scope,
+    /// An address the client understands but where nothing listens.
+    pub dead_address: String,
+    /// Addresses the client must refuse without dialling (malformed for this stack).
+    pub bad_addresses: Vec<String>,
+    /// Whether shutting down one direction leaves the other one open (TCP and unix sockets
+    /// yes; WebSockets no).
+    pub half_close: bool,
+    /// Bytes sent each way by the large-transfer check.
+    pub large_transfer: usize,
+    /// An address whose dial never completes (a black hole), to abort mid-dial. Without it,
+    /// the mid-dial check aborts after the first poll of a dial to the live server.
+    pub black_hole: Option<String>,
+}
+
+impl Fixture {
+    /// A fixture with defaults: device scope, half-close supported, 4 MiB transfers.
+    pub fn new(server: MultiServer, client: MultiServer, dead_address: impl Into<String>) -> Self {
+        Self {
+            server,
+            client,
+            scope: Scope::Device,
+            dead_address: dead_address.into(),
+            bad_addresses: Vec::new(),
+            half_close: true,
+            large_transfer: 4 * 1024 * 1024,
+            black_hole: None,
+        }
+    }
+}
+
+/// Runs every check of the suite as its own `#[tokio::test]`.
+///
+/// The argument is an expression callable as `Fn() -> Fixture` (a function path or a closure).
+/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features.
+///
+/// ```ignore
+/// ms_testkit::conformance!(my_fixture);
+/// ```
+#[macro_export]
+macro_rules! conformance {
+    ($fixture:expr) => {
+        $crate::conformance!(@tests $fixture;
+            round_trips_its_address,
+            listens_on_ephemeral_addresses,
+            echoes_both_directions,
+            serves_many_concurrent_connections,
+            transfers_large_data_intact,
+            supports_half_close,
+            aborts_before_dialling,
+            aborts_during_a_dial,
+            keeps_connections_when_the_listener_closes,
+            fails_to_dial_a_dead_address,
+            rejects_bad_addresses
+        );
+    };
+    (@tests $fixture:expr; $($check:ident),*) => {
+        mod conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    $crate::suite::$check(&$fixture).await;
+                }
+            )*
+        }
+    };
+}
+
+const CHECK_DEADLINE: Duration = Duration::from_secs(120);
+
+async fn bounded<F: Future>(what: &str, f: F) -> F::Output {
+    match tokio::time::timeout(CHECK_DEADLINE, f).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what}: did not finish within {CHECK_DEADLINE:?} (a hang)"),
+    }
+}
+
+/// A listening server that echoes every connection back; counts accepted connections.
+pub struct EchoServer {
+    /// The address the client dials.
+    pub address: MultiAddress,
+    accepted: tokio::sync::watch::Receiver<usize>,
+    close: ms_core::CloseHandle,
+    task: JoinHandle<()>,
+}
+
+impl EchoServer {
+    /// Starts `server` and echoes every connection it accepts.
+    pub async fn start(node: &MultiServer, scope: Scope) -> Self {
+        let server = node
+            .listen()
+            .await
+            .unwrap_or_else(|e| panic!("listen failed: {e}"));
+        let address = server.address(scope);
+        assert!(
+            !address.is_empty(),
+            "the server advertises nothing for scope {scope}"
+        );
+        Self::serve(server, address)
+    }
+
+    fn serve(mut server: Server, address: MultiAddress) -> Self {
+        let (count_tx, accepted) = tokio::sync::watch::channel(0usize);
+        let close = server.close_handle();
+        let task = tokio::spawn(async move {
+            while let Some(conn) = server.accept().await {
+                count_tx.send_modify(|n| *n += 1);
+                tokio::spawn(echo(conn));
+            }
+        });
+        Self {
+            address,
+            accepted,
+            close,
+            task,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        *self.accepted.borrow()
+    }
+
+    /// Closes the listeners (echoing connections go on).
+    pub async fn close(self) {
+        self.close.close();
+        let _ = self.task.await;
+    }
+}
+
+async fn echo(conn: Connection) {
+    let (mut reader, mut writer) = tokio::io::split(conn);
+    let _ = tokio::io::copy(&mut reader, &mut writer).await;
+    let _ = writer.shutdown().await;
+}
+
+/// Deterministic test data.
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Writes `data` while reading the same amount back, then checks it.
+pub async fn echo_round_trip(conn: &mut Connection, data: &[u8]) {
+    let (mut reader, mut writer) = tokio::io::split(conn);
+    let write = async {
+        writer.write_all(data).await.expect("write failed");
+        writer.flush().await.expect("flush failed");
+    };
+    let read = async {
+        let mut back = vec![0u8; data.len()];
+        reader
+            .read_exact(&mut back)
+            .await
+            .expect("reading the echo failed");
+        back
+    };
+    let ((), back) = tokio::join!(write, read);
+    assert!(
+        back == data,
+        "the echo differs from what was sent ({} bytes)",
+        data.len()
+    );
+}
+
+async fn dial(client: &MultiServer, address: &MultiAddress) -> Connection {
+    client
+        .connect_to(address)
+        .await
+        .unwrap_or_else(|e| panic!("dialling {address} failed: {e}"))
+}
+
+/// The advertised address prints and parses back to itself, and the client understands it.
+pub async fn round_trips_its_address(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("round_trips_its_address", async {
+        let server = f.server.listen().await.expect("listen failed");
+        let address = server.address(f.scope);
+        assert!(!address.is_empty(), "nothing advertised for {}", f.scope);
+        let text = address.to_string();
+        let parsed = MultiAddress::parse(&text).expect("the advertised address does not parse");
+        assert_eq!(parsed, address);
+        assert_eq!(parsed.to_string(), text);
+        f.client
+            .plan(&parsed)
+            .expect("the client does not understand the server's address");
+        server.close().await;
+    })
+    .await
+}
+
+/// Two servers built the same way listen on different ephemeral addresses.
+pub async fn listens_on_ephemeral_addresses(make: &dyn Fn() -> Fixture) {
+    let (a, b) = (make(), make());
+    bounded("listens_on_ephemeral_addresses", async {
+        let first = a.server.listen().await.expect("first listen failed");
+        let second = b.server.listen().await.expect("second listen failed");
+        assert_ne!(first.address(a.scope), second.address(b.scope));
+        first.close().await;
+        second.close().await;
+    })
+    .await
+}
+
+/// Bytes go both ways, in several exchanges on one connection.
+pub async fn echoes_both_directions(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("echoes_both_directions", async {
+        let server = EchoServer::start(&f.server, f.scope).await;
+        let mut conn = dial(&f.client, &server.address).await;
+        for (i, len) in [1usize, 100, 4096, 4097, 65536].into_iter().enumerate() {
+            echo_round_trip(&mut conn, &pattern(len, i as u32 + 1)).await;
+        }
+        server.close().await;
+    })
+    .await
+}
+
+/// Many connections at once, each with its own data.
+pub async fn serves_many_concurrent_connections(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("serves_many_concurrent_connections", async {
+        let server = EchoServer::start(&f.server, f.scope).await;
+        let mut tasks = Vec::new();
+        for i in 0..24u32 {
+            let client = f.client.clone();
+            let address = server.address.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut conn = dial(&client, &address).await;
+                echo_round_trip(&mut conn, &pattern(32 * 1024, i + 7)).await;
+            }));
+        }
+        for task in tasks {
+            task.await.expect("a connection task failed");
+        }
+        assert_eq!(server.accepted(), 24);
+        server.close().await;
+    })
+    .await
+}
+
+/// A large transfer arrives intact.
+pub async fn transfers_large_data_intact(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("transfers_large_data_intact", async {
+        let server = EchoServer::start(&f.server, f.scope).await;
+        let mut conn = dial(&f.client, &server.address).await;
+        echo_round_trip(&mut conn, &pattern(f.large_transfer, 42)).await;
+        server.close().await;
+    })
+    .await
+}
+
+/// After the client ends its side, the server still sends, and then ends its own.
+pub async fn supports_half_close(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    if !f.half_close {
+        return;
+    }
+    bounded("supports_half_close", async {
+        let server = EchoServer::start(&f.server, f.scope).await;
+        let mut conn = dial(&f.client, &server.address).await;
+        let data = pattern(100_000, 9);
+        conn.write_all(&data).await.expect("write failed");
+        conn.shutdown().await.expect("shutdown failed");
+        let mut back = Vec::new();
+        conn.read_to_end(&mut back)
+            .await
+            .expect("reading after our shutdown failed");
+        assert!(back == data, "the echo after half-close differs");
+        server.close().await;
+    })
+    .await
+}
+
+/// A dial aborted before it is polled fails with `Aborted`.
+pub async fn aborts_before_dialling(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("aborts_before_dialling", async {
+        let server = EchoServer::start(&f.server, f.scope).await;
+        let dial = f.client.dial(&server.address.to_string());
+        dial.abort_handle().abort();
+        assert!(matches!(dial.await, Err(Error::Aborted)));
+        server.close().await;
+    })
+    .await
+}
+
+/// A dial aborted while in progress fails with `Aborted` and leaves the node usable.
+pub async fn aborts_during_a_dial(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("aborts_during_a_dial", async {
+        let server = EchoServer::start(&f.server, f.scope).await;
+        let target = f
+            .black_hole
+            .clone()
+            .unwrap_or_else(|| server.address.to_string());
+        let mut dial = f.client.dial(&target);
+        let handle = dial.abort_handle();
+        let first = futures_util::poll!(&mut dial);
+        if f.black_hole.is_some() {
+            assert!(first.is_pending(), "a dial to the black hole completed");
+        }
+        if first.is_pending() {
+            handle.abort();
+            assert!(matches!(dial.await, Err(Error::Aborted)));
+        }
+        // The node still dials normally afterwards.
+        let mut conn = dial_ok(&f.client, &server.address).await;
+        echo_round_trip(&mut conn, b"after abort").await;
+        server.close().await;
+    })
+    .await
+}
+
+async fn dial_ok(client: &MultiServer, address: &MultiAddress) -> Connection {
+    dial(client, address).await
+}
+
+/// Closing the server stops new connections but leaves open ones working.
+pub async fn keeps_connections_when_the_listener_closes(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("keeps_connections_when_the_listener_closes", async {
+        let server = EchoServer::start(&f.server, f.scope).await;
+        let address = server.address.clone();
+        let mut conn = dial(&f.client, &address).await;
+        echo_round_trip(&mut conn, b"before close").await;
+        server.close().await;
+        echo_round_trip(&mut conn, b"after close").await;
+        let again = f.client.connect_to(&address).await;
+        assert!(again.is_err(), "dialled a closed server");
+    })
+    .await
+}
+
+/// Dialling an address where nothing listens fails with an error, not a hang.
+pub async fn fails_to_dial_a_dead_address(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("fails_to_dial_a_dead_address", async {
+        match f.client.connect(&f.dead_address).await {
+            Ok(conn) => panic!("dialled a dead address: {conn:?}"),
+            Err(Error::Unsupported { .. } | Error::Address(_)) => {
+                panic!(
+                    "the client does not understand the dead address {}",
+                    f.dead_address
+                )
+            }
+            Err(_) => {}
+        }
+    })
+    .await
+}
+
+/// Malformed addresses are refused without dialling.
+pub async fn rejects_bad_addresses(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("rejects_bad_addresses", async {
+        let mut all = vec![
+            String::new(),
+            ";".into(),
+            "~".into(),
+            "unknown:thing".into(),
+            "\u{0}".into(),
+        ];
+        all.extend(f.bad_addresses.iter().cloned());
+        for bad in &all {
+            match f.client.connect(bad).await {
+                Err(Error::Unsupported { .. } | Error::Address(_)) => {}
+                other => panic!("`{bad}` was not refused as an address: {other:?}"),
+            }
+        }
+    })
+    .await
+}
