@@ -1,0 +1,339 @@
+//! MultiServer behaviour: stack choice, fallback, errors, limits, events, close.
+
+use std::time::Duration;
+
+use ms_core::{
+    BoxError, BoxStream, Error, Event, MultiServer, PublicKey, Scope, Scopes, Section,
+    SectionError, Stack, Transform, Upgraded, async_trait,
+};
+use ms_testkit::{Fault, MemNetwork, MemTransport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A toy transform for these tests: the client sends the password from its `pw:<password>`
+/// section, the server accepts only its own.
+struct Password(&'static str);
+
+#[async_trait]
+impl Transform for Password {
+    fn name(&self) -> &str {
+        "pw"
+    }
+
+    fn understands(&self, section: &Section) -> Result<(), SectionError> {
+        if section.name() != "pw" {
+            return Err(SectionError::WrongProtocol {
+                expected: "pw",
+                found: section.name().to_owned(),
+            });
+        }
+        if section.rest().is_empty() {
+            return Err(SectionError::Missing {
+                what: "password",
+                after: "pw",
+                at: 2,
+            });
+        }
+        Ok(())
+    }
+
+    fn advertise(&self) -> Option<Section> {
+        Section::new(format!("pw:{}", self.0)).ok()
+    }
+
+    fn check_stack(&self, scopes: Scopes) -> Result<(), BoxError> {
+        if scopes.contains(Scope::Public) {
+            return Err("pw is not for public stacks".into());
+        }
+        Ok(())
+    }
+
+    async fn upgrade_inbound(&self, mut stream: BoxStream) -> Result<Upgraded, BoxError> {
+        let len = stream.read_u8().await? as usize;
+        let mut password = vec![0; len];
+        stream.read_exact(&mut password).await?;
+        if password != self.0.as_bytes() {
+            return Err("wrong password".into());
+        }
+        stream.write_u8(1).await?;
+        Ok(Upgraded {
+            stream,
+            remote: Section::new("pw:ok")?,
+            identity: Some(ms_core::Identity {
+                public_key: PublicKey([7; 32]),
+                auth: Some(ms_core::AuthValue::new("friend")),
+            }),
+        })
+    }
+
+    async fn upgrade_outbound(
+        &self,
+        mut stream: BoxStream,
+        section: &Section,
+    ) -> Result<Upgraded, BoxError> {
+        let password = section.rest().as_bytes();
+        stream.write_u8(password.len() as u8).await?;
+        stream.write_all(password).await?;
+        stream.flush().await?;
+        if stream.read_u8().await? != 1 {
+            return Err("refused".into());
+        }
+        Ok(Upgraded {
+            stream,
+            remote: section.clone(),
+            identity: None,
+        })
+    }
+}
+
+fn mem(network: &MemNetwork) -> MemTransport {
+    MemTransport::new(network)
+}
+
+#[tokio::test]
+async fn advertises_each_stack_with_its_transforms_for_its_scopes() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([
+        Stack::new(mem(&network)).with(Password("a")),
+        Stack::new(mem(&network).with_scopes(Scopes::LOCAL | Scopes::PUBLIC)),
+    ])
+    .unwrap();
+    let server = node.listen().await.unwrap();
+    let device = server.address(Scope::Device).to_string();
+    let public = server.address(Scope::Public).to_string();
+    assert!(
+        device.starts_with("mem:") && device.ends_with("~pw:a"),
+        "{device}"
+    );
+    assert!(!device.contains(';'));
+    assert!(
+        public.starts_with("mem:") && !public.contains("pw"),
+        "{public}"
+    );
+    assert_eq!(server.addresses().len(), 3);
+    server.close().await;
+}
+
+#[tokio::test]
+async fn picks_the_first_alternative_some_stack_understands() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([Stack::new(mem(&network)).with(Password("a"))]).unwrap();
+    let address = "fake:x~nul:y;mem:5~pw:a;mem:6~pw:a".parse().unwrap();
+    let plan = node.plan(&address).unwrap();
+    assert_eq!(plan.len(), 2);
+    assert_eq!(plan[0].0.to_string(), "mem:5~pw:a");
+    assert_eq!(plan[0].1.name(), "mem~pw");
+}
+
+#[tokio::test]
+async fn a_stack_needs_exactly_one_section_per_plugin() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([Stack::new(mem(&network)).with(Password("a"))]).unwrap();
+    // Missing the transform section: the reference would silently run the server side.
+    let err = node.connect("mem:5").await.unwrap_err();
+    match &err {
+        Error::Unsupported { reasons, known, .. } => {
+            assert_eq!(known, &["mem~pw"]);
+            assert!(reasons[0].to_string().contains("needs 2 sections"), "{err}");
+        }
+        other => panic!("expected Unsupported, got {other}"),
+    }
+    // Extra sections are not understood either.
+    assert!(matches!(
+        node.connect("mem:5~pw:a~pw:a").await,
+        Err(Error::Unsupported { .. })
+    ));
+    // A malformed transform section is reported with its position in the whole address.
+    let err = node.connect("mem:5~pw:").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected password after pw at byte 8"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn falls_back_to_the_next_alternative_and_reports_every_failure() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([Stack::new(mem(&network))]).unwrap();
+    let mut server = node.listen().await.unwrap();
+    let live = server.address(Scope::Device);
+    let refused = network.unused_port();
+    network.set_fault(refused, Fault::Refuse);
+    let conn = tokio::spawn({
+        let node = node.clone();
+        let address = format!("mem:{refused};{live}");
+        async move { node.connect(&address).await }
+    });
+    assert!(server.accept().await.is_some());
+    conn.await.unwrap().unwrap();
+
+    let dead = network.unused_port();
+    let err = node
+        .connect(&format!("mem:{refused};mem:{dead}"))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::AllFailed(attempts) => {
+            assert_eq!(attempts.len(), 2);
+            assert_eq!(attempts[0].address, format!("mem:{refused}"));
+            assert!(matches!(attempts[1].error, Error::Connect { .. }));
+        }
+        other => panic!("expected AllFailed, got {other}"),
+    }
+    assert!(
+        err.to_string().starts_with("all 2 alternatives failed"),
+        "{err}"
+    );
+    server.close().await;
+}
+
+#[tokio::test]
+async fn a_dial_times_out_instead_of_hanging() {
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(mem(&network)))
+        .dial_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let hole = network.unused_port();
+    network.set_fault(hole, Fault::BlackHole);
+    let err = node.connect(&format!("mem:{hole}")).await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(network.dials_in_progress(), 0, "the timed-out dial leaked");
+}
+
+#[tokio::test]
+async fn aborting_a_dial_leaves_nothing_behind() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([Stack::new(mem(&network))]).unwrap();
+    let hole = network.unused_port();
+    network.set_fault(hole, Fault::Delay(Duration::from_secs(3600)));
+    let dial = node.dial(&format!("mem:{hole}"));
+    let abort = dial.abort_handle();
+    let task = tokio::spawn(dial);
+    while network.dials_in_progress() == 0 {
+        tokio::task::yield_now().await;
+    }
+    abort.abort();
+    assert!(matches!(task.await.unwrap(), Err(Error::Aborted)));
+    assert_eq!(network.dials_in_progress(), 0);
+    assert_eq!(network.open_streams(), 0);
+}
+
+#[tokio::test]
+async fn transforms_authenticate_and_refusals_become_events() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([Stack::new(mem(&network)).with(Password("secret"))]).unwrap();
+    let mut server = node.listen().await.unwrap();
+    let port = server.address(Scope::Device).alternatives()[0]
+        .transport()
+        .clone();
+
+    let bad = node.connect(&format!("{port}~pw:guess")).await;
+    assert!(matches!(bad, Err(Error::Transform { .. })), "{bad:?}");
+    match server.next_event().await.unwrap() {
+        Event::Rejected { stack, error } => {
+            assert_eq!(stack, "mem~pw");
+            assert!(error.to_string().contains("wrong password"), "{error}");
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+
+    let client = tokio::spawn({
+        let node = node.clone();
+        let address = format!("{port}~pw:secret");
+        async move { node.connect(&address).await }
+    });
+    let conn = server.accept().await.unwrap();
+    assert_eq!(conn.remote_key(), Some(&PublicKey([7; 32])));
+    assert_eq!(conn.auth().unwrap().downcast_ref::<&str>(), Some(&"friend"));
+    assert!(conn.remote_address().to_string().ends_with("~pw:ok"));
+    let outbound = client.await.unwrap().unwrap();
+    assert_eq!(outbound.info().stack, "mem~pw");
+    assert_eq!(
+        outbound.remote_address().to_string(),
+        format!("{port}~pw:secret")
+    );
+    server.close().await;
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_dropped_after_the_inbound_deadline() {
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(mem(&network)).with(Password("secret")))
+        .inbound_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut server = node.listen().await.unwrap();
+    // A raw client that connects and says nothing.
+    let raw = MultiServer::new([Stack::new(mem(&network))]).unwrap();
+    let port = server.address(Scope::Device).alternatives()[0]
+        .transport()
+        .to_string();
+    let mut silent = raw.connect(&port).await.unwrap();
+    match server.next_event().await.unwrap() {
+        Event::Rejected { error, .. } => assert!(error.is_timeout(), "{error}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        silent.read(&mut buf).await.unwrap_or(0),
+        0,
+        "the server kept the peer"
+    );
+    server.close().await;
+}
+
+#[tokio::test]
+async fn excess_handshakes_are_closed_at_once() {
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(mem(&network)).with(Password("secret")))
+        .max_pending_inbound(1)
+        .build()
+        .unwrap();
+    let server = node.listen().await.unwrap();
+    let raw = MultiServer::new([Stack::new(mem(&network))]).unwrap();
+    let port = server.address(Scope::Device).alternatives()[0]
+        .transport()
+        .to_string();
+    let _first = raw.connect(&port).await.unwrap(); // holds the only handshake slot
+    let mut second = raw.connect(&port).await.unwrap();
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
+        .await
+        .expect("the excess connection was queued, not closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    server.close().await;
+}
+
+#[tokio::test]
+async fn closing_the_server_releases_its_listeners() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([Stack::new(mem(&network))]).unwrap();
+    let server = node.listen().await.unwrap();
+    let address = server.address(Scope::Device).to_string();
+    server.close().await;
+    let err = node.connect(&address).await.unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    // The port is free again.
+    let again = MultiServer::new([Stack::new(
+        mem(&network).with_port(address[4..].parse().unwrap()),
+    )])
+    .unwrap();
+    again.listen().await.unwrap().close().await;
+}
+
+#[test]
+fn a_transform_can_refuse_its_transport_scopes() {
+    let network = MemNetwork::new();
+    let err = MultiServer::new([
+        Stack::new(mem(&network).with_scopes(Scopes::PUBLIC)).with(Password("a"))
+    ])
+    .unwrap_err();
+    assert!(matches!(err, Error::Config(_)));
+    assert!(err.to_string().contains("mem~pw"), "{err}");
+    assert!(MultiServer::new([]).is_err());
+}
