@@ -8,7 +8,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
-use crate::{AddressError, Section, SectionError};
+use crate::{AddressError, Scope, Section, SectionError};
 
 /// A host and port parsed from a `name:host:port` section.
 ///
@@ -44,13 +44,19 @@ impl HostPort {
     /// containing `:` must be an IPv6 address (optionally with a `%zone`), and an empty host is
     /// an error where the reference silently used `localhost`.
     pub fn parse(section: &Section, protocol: &'static str) -> Result<Self, SectionError> {
-        let text = section.as_str();
         if section.name() != protocol {
             return Err(SectionError::WrongProtocol {
                 expected: protocol,
                 found: section.name().to_owned(),
             });
         }
+        Self::parse_any(section)
+    }
+
+    /// Parses `name:host:port` whatever the name is.
+    pub fn parse_any(section: &Section) -> Result<Self, SectionError> {
+        let text = section.as_str();
+        let protocol = section.name();
         let Some(rest) = text.get(protocol.len() + 1..) else {
             return Err(SectionError::Missing {
                 what: "host",
@@ -133,6 +139,16 @@ impl HostPort {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The narrowest scope the host belongs to, when that can be told without a lookup: an IP
+    /// address by its range, `localhost` as `device`; `None` for other names.
+    pub fn scope(&self) -> Option<Scope> {
+        match self.ip() {
+            Some(ip) => Some(Scope::of_ip(ip)),
+            None if self.host.eq_ignore_ascii_case("localhost") => Some(Scope::Device),
+            None => None,
+        }
     }
 
     /// The host as an IP address, when it is one (a `%zone` is ignored).

@@ -44,7 +44,10 @@ pub use address::{
 pub use error::{Attempt, BoxError, Error, Mismatch, MismatchReason, SectionError};
 pub use host::HostPort;
 pub use identity::{AuthValue, Identity, InvalidKey, PublicKey};
-pub use node::{AbortHandle, Builder, CloseHandle, Config, Dial, Event, MultiServer, Server};
+pub use node::{
+    AbortHandle, Builder, CloseHandle, Config, Dial, DialOptions, DialStrategy, Event, MultiServer,
+    Server,
+};
 pub use scope::{InvalidScope, Scope, Scopes};
 pub use stack::Stack;
 pub use stream::{AsyncStream, BoxStream, Connection, ConnectionInfo, Direction};

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use futures_util::future::{AbortHandle as FutAbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -16,11 +18,58 @@ use tracing::Instrument as _;
 use crate::error::{Attempt, Error, Mismatch, MismatchReason};
 use crate::{Address, Connection, Listener, MultiAddress, Scope, Stack};
 
+/// How a multi-address is dialled. The defaults come from the node's [`Config`]; pass your own
+/// to [`MultiServer::connect_with`].
+#[derive(Clone, Debug)]
+pub struct DialOptions {
+    /// How attempts at the alternatives are started.
+    pub strategy: DialStrategy,
+    /// Deadline for one attempt: transport connect plus every transform (default 30 s).
+    pub attempt_timeout: Duration,
+    /// Deadline for the whole dial, all attempts together (default 60 s; `None`: no overall
+    /// deadline beyond the attempts' own).
+    pub overall_timeout: Option<Duration>,
+    /// Where the caller believes the peer is. When set, alternatives in that scope are tried
+    /// first, wider ones next, narrower ones (which likely point at ourselves) last; the order
+    /// given is kept within each group. Off by default: the address's own order is used.
+    pub prefer_scope: Option<Scope>,
+}
+
+impl Default for DialOptions {
+    fn default() -> Self {
+        Self {
+            strategy: DialStrategy::default(),
+            attempt_timeout: Duration::from_secs(30),
+            overall_timeout: Some(Duration::from_secs(60)),
+            prefer_scope: None,
+        }
+    }
+}
+
+/// How attempts at the alternatives of a multi-address are started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DialStrategy {
+    /// Start the first attempt at once; start the next one when the previous has failed or
+    /// after this delay, whichever comes first ("happy eyeballs"). The first attempt to get
+    /// through its whole stack wins and the others are cancelled.
+    Staggered(Duration),
+    /// One attempt at a time, in order, each until it fails (the reference dials only the
+    /// first alternative; this also falls back to the next ones).
+    Sequential,
+}
+
+impl Default for DialStrategy {
+    fn default() -> Self {
+        DialStrategy::Staggered(Duration::from_millis(250))
+    }
+}
+
 /// Limits and deadlines of a [`MultiServer`]. Every field has a default; see [`Builder`].
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Deadline for one dial attempt: transport connect plus every transform.
-    pub dial_timeout: Duration,
+    /// How [`MultiServer::connect`] dials.
+    pub dial: DialOptions,
     /// Deadline for an accepted connection to get through its whole stack.
     pub inbound_timeout: Duration,
     /// Accepted connections still in their handshakes, across all stacks; more are closed at
@@ -33,7 +82,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            dial_timeout: Duration::from_secs(30),
+            dial: DialOptions::default(),
             inbound_timeout: Duration::from_secs(30),
             max_pending_inbound: 512,
             event_buffer: 64,
@@ -58,7 +107,13 @@ impl Builder {
 
     /// Sets the deadline of one dial attempt (default 30 s).
     pub fn dial_timeout(mut self, timeout: Duration) -> Self {
-        self.config.dial_timeout = timeout;
+        self.config.dial.attempt_timeout = timeout;
+        self
+    }
+
+    /// Sets how [`MultiServer::connect`] dials (strategy, deadlines, scope preference).
+    pub fn dial_options(mut self, options: DialOptions) -> Self {
+        self.config.dial = options;
         self
     }
 
@@ -216,52 +271,47 @@ impl MultiServer {
         self.connect_to(&address).await
     }
 
-    /// Dials a multi-address: every alternative that a stack understands, in order, one after
-    /// the other, until one gets through its whole stack (transport and every transform).
-    ///
-    /// Each attempt has the [`Config::dial_timeout`] deadline. When one alternative was tried,
-    /// its error is returned; when several were, [`Error::AllFailed`] lists each. Dropping the
-    /// future cancels the dial at any point.
+    /// Dials a multi-address with the node's [`DialOptions`]: see
+    /// [`connect_with`](Self::connect_with).
     pub async fn connect_to(&self, address: &MultiAddress) -> Result<Connection, Error> {
+        self.connect_with(address, &self.inner.config.dial).await
+    }
+
+    /// Dials every alternative of `address` that a stack understands, as `options` say, until
+    /// one gets through its whole stack (transport and every transform).
+    ///
+    /// With the default [`DialStrategy::Staggered`] strategy a new attempt starts when the
+    /// previous one fails or after the stagger delay; the first to finish wins and the others
+    /// are cancelled (their sockets and half-done handshakes dropped). When one alternative was
+    /// tried, its error is returned; when several were, [`Error::AllFailed`] lists each, in the
+    /// order of the address. Dropping the future cancels everything at any point.
+    pub async fn connect_with(
+        &self,
+        address: &MultiAddress,
+        options: &DialOptions,
+    ) -> Result<Connection, Error> {
         let span = tracing::info_span!("dial", address = %address);
-        async {
-            let plan = self.plan(address)?;
-            let single = plan.len() == 1;
-            let mut attempts = Vec::new();
-            for (alternative, stack) in plan {
-                let timeout = self.inner.config.dial_timeout;
-                let result = tokio::time::timeout(timeout, stack.dial(&alternative))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Error::Timeout {
-                            stack: stack.name(),
-                            address: alternative.to_string(),
-                            after: timeout,
-                        })
-                    });
-                match result {
-                    Ok(conn) => {
-                        tracing::debug!(remote = %conn.remote_address(), "connected");
-                        return Ok(conn);
-                    }
-                    Err(error) if single => {
-                        tracing::debug!(%error, "dial failed");
-                        return Err(error);
-                    }
-                    Err(error) => {
-                        tracing::debug!(%error, "alternative failed");
-                        attempts.push(Attempt {
-                            address: alternative.to_string(),
-                            stack: stack.name(),
-                            error,
-                        });
-                    }
-                }
+        let dial = async {
+            let mut plan = self.plan(address)?;
+            if let Some(preferred) = options.prefer_scope {
+                plan.sort_by_key(|(alternative, stack)| {
+                    let scope = stack.transport().scope_of(alternative.transport());
+                    scope_rank(scope, preferred)
+                });
             }
-            Err(Error::AllFailed(attempts))
+            race(plan, options).await
         }
-        .instrument(span)
-        .await
+        .instrument(span);
+        match options.overall_timeout {
+            None => dial.await,
+            Some(limit) => tokio::time::timeout(limit, dial).await.unwrap_or_else(|_| {
+                Err(Error::Timeout {
+                    stack: self.name(),
+                    address: address.to_string(),
+                    after: limit,
+                })
+            }),
+        }
     }
 
     /// Like [`connect`](Self::connect), with an [`AbortHandle`] to cancel the dial from
@@ -325,6 +375,104 @@ impl MultiServer {
             tasks,
         })
     }
+}
+
+/// Orders alternatives for a caller who believes the peer is in `preferred`: that scope first,
+/// then unknown and wider scopes, then narrower ones (which likely point at ourselves).
+fn scope_rank(scope: Option<Scope>, preferred: Scope) -> u8 {
+    match scope {
+        Some(s) if s == preferred => 0,
+        Some(s) if s > preferred => 1,
+        None => 2,
+        Some(_) => 3,
+    }
+}
+
+type AttemptFuture<'a> =
+    Pin<Box<dyn Future<Output = (usize, Result<Connection, Error>)> + Send + 'a>>;
+
+/// Runs the attempts of a plan as the strategy says; see [`MultiServer::connect_with`].
+async fn race(plan: Vec<(Address, &Stack)>, options: &DialOptions) -> Result<Connection, Error> {
+    let stagger = match options.strategy {
+        DialStrategy::Staggered(delay) => Some(delay),
+        DialStrategy::Sequential => None,
+    };
+    let attempt = |index: usize| -> AttemptFuture<'_> {
+        let (alternative, stack) = &plan[index];
+        let limit = options.attempt_timeout;
+        let span = tracing::debug_span!("attempt", stack = %stack.name(), address = %alternative);
+        Box::pin(
+            async move {
+                let result = tokio::time::timeout(limit, stack.dial(alternative))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Timeout {
+                            stack: stack.name(),
+                            address: alternative.to_string(),
+                            after: limit,
+                        })
+                    });
+                if let Err(error) = &result {
+                    tracing::debug!(%error, "attempt failed");
+                }
+                (index, result)
+            }
+            .instrument(span),
+        )
+    };
+    let mut running = FuturesUnordered::new();
+    let mut errors: Vec<Option<Error>> = plan.iter().map(|_| None).collect();
+    running.push(attempt(0));
+    let mut next = 1;
+    let mut next_start = stagger.map(|d| tokio::time::Instant::now() + d);
+    loop {
+        let more = next < plan.len();
+        let delay = async {
+            match next_start {
+                Some(at) if more => tokio::time::sleep_until(at).await,
+                _ => std::future::pending().await,
+            }
+        };
+        let start_next = tokio::select! {
+            finished = running.next() => match finished {
+                Some((_, Ok(conn))) => {
+                    tracing::debug!(remote = %conn.remote_address(), "connected");
+                    // Dropping `running` cancels the other attempts.
+                    return Ok(conn);
+                }
+                Some((index, Err(error))) => {
+                    errors[index] = Some(error);
+                    more
+                }
+                None => break,
+            },
+            () = delay => true,
+        };
+        if start_next {
+            running.push(attempt(next));
+            next += 1;
+            next_start = stagger.map(|d| tokio::time::Instant::now() + d);
+        } else if running.is_empty() && !more {
+            break;
+        }
+    }
+    let mut attempts: Vec<Attempt> = plan
+        .iter()
+        .zip(errors)
+        .filter_map(|((alternative, stack), error)| {
+            error.map(|error| Attempt {
+                address: alternative.to_string(),
+                stack: stack.name(),
+                error,
+            })
+        })
+        .collect();
+    if attempts.len() == 1 {
+        if let Some(only) = attempts.pop() {
+            return Err(only.error);
+        }
+    }
+    Err(Error::AllFailed(attempts))
 }
 
 impl fmt::Debug for MultiServer {

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::{BoxError, BoxStream, Scope, Scopes, Section, SectionError};
+use crate::{BoxError, BoxStream, HostPort, Scope, Scopes, Section, SectionError};
 
 /// A way to move bytes between two machines: TCP (`net`), WebSockets (`ws`), unix sockets,
 /// Tor (`onion`), or the in-memory transport of `ms-testkit`.
@@ -40,6 +40,19 @@ pub trait Transport: Send + Sync + 'static {
     ///
     /// Client-only transports (such as `onion`) return an error.
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError>;
+
+    /// The scope `section` points into, when the transport can tell without I/O (used to order
+    /// alternatives when the caller prefers a scope, see
+    /// [`DialOptions::prefer_scope`](crate::DialOptions::prefer_scope)).
+    ///
+    /// The default: `device` for a device-only transport; otherwise, for a `name:host:port`
+    /// section, the host's scope when it is an IP address or `localhost`.
+    fn scope_of(&self, section: &Section) -> Option<Scope> {
+        if self.scopes().is_device_only() {
+            return Some(Scope::Device);
+        }
+        HostPort::parse_any(section).ok().and_then(|hp| hp.scope())
+    }
 }
 
 /// A dialled connection: the stream and how the transport names the peer.
