@@ -75,6 +75,9 @@ pub struct Config {
     /// Accepted connections still in their handshakes, across all stacks; more are closed at
     /// once.
     pub max_pending_inbound: usize,
+    /// Open inbound connections per stack (those handed out and not yet dropped, plus those in
+    /// their handshakes); more are closed at once.
+    pub max_connections_per_stack: usize,
     /// Established connections and failures waiting for [`Server::accept`].
     pub event_buffer: usize,
 }
@@ -85,6 +88,7 @@ impl Default for Config {
             dial: DialOptions::default(),
             inbound_timeout: Duration::from_secs(30),
             max_pending_inbound: 512,
+            max_connections_per_stack: 16_384,
             event_buffer: 64,
         }
     }
@@ -126,6 +130,12 @@ impl Builder {
     /// Sets how many accepted connections may be in their handshakes at once (default 512).
     pub fn max_pending_inbound(mut self, max: usize) -> Self {
         self.config.max_pending_inbound = max.max(1);
+        self
+    }
+
+    /// Sets how many inbound connections each stack keeps open at most (default 16384).
+    pub fn max_connections_per_stack(mut self, max: usize) -> Self {
+        self.config.max_connections_per_stack = max.max(1);
         self
     }
 
@@ -360,8 +370,11 @@ impl MultiServer {
                     stack,
                     listener.clone(),
                     events_tx.clone(),
-                    pending.clone(),
-                    config.inbound_timeout,
+                    Limits {
+                        pending: pending.clone(),
+                        open: Arc::new(Semaphore::new(config.max_connections_per_stack)),
+                        inbound_timeout: config.inbound_timeout,
+                    },
                     shutdown.clone(),
                 )
                 .instrument(span),
@@ -651,12 +664,20 @@ impl CloseHandle {
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+/// The admission limits of one accept loop.
+struct Limits {
+    /// Handshakes in flight, shared by every stack.
+    pending: Arc<Semaphore>,
+    /// Open connections of this stack.
+    open: Arc<Semaphore>,
+    inbound_timeout: Duration,
+}
+
 async fn accept_loop(
     stack: Stack,
     listener: Arc<dyn Listener>,
     events: mpsc::Sender<Event>,
-    pending: Arc<Semaphore>,
-    inbound_timeout: Duration,
+    limits: Limits,
     shutdown: CancellationToken,
 ) {
     let mut upgrades = JoinSet::new();
@@ -669,13 +690,17 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
                     backoff = ACCEPT_BACKOFF_MIN;
-                    let Ok(permit) = pending.clone().try_acquire_owned() else {
+                    let Ok(slot) = limits.open.clone().try_acquire_owned() else {
+                        tracing::warn!(remote = %accepted.remote, "too many open connections, closing");
+                        continue;
+                    };
+                    let Ok(permit) = limits.pending.clone().try_acquire_owned() else {
                         tracing::warn!(remote = %accepted.remote, "too many handshakes in progress, closing");
                         continue;
                     };
                     let span = tracing::debug_span!("inbound", remote = %accepted.remote);
                     upgrades.spawn(
-                        upgrade_one(stack.clone(), accepted, events.clone(), permit, inbound_timeout)
+                        upgrade_one(stack.clone(), accepted, events.clone(), (permit, slot), limits.inbound_timeout)
                             .instrument(span),
                     );
                 }
@@ -698,7 +723,7 @@ async fn upgrade_one(
     stack: Stack,
     accepted: crate::Accepted,
     events: mpsc::Sender<Event>,
-    _permit: OwnedSemaphorePermit,
+    (_permit, slot): (OwnedSemaphorePermit, OwnedSemaphorePermit),
     inbound_timeout: Duration,
 ) {
     let remote = accepted.remote.to_string();
@@ -712,7 +737,8 @@ async fn upgrade_one(
             })
         });
     match result {
-        Ok(conn) => {
+        Ok(mut conn) => {
+            conn.hold(slot);
             tracing::debug!(remote = %conn.remote_address(), "accepted");
             // Waits for room: this is the back-pressure on a slow application.
             let _ = events.send(Event::Connected(conn)).await;

@@ -51,12 +51,22 @@ pub struct ConnectionInfo {
 pub struct Connection {
     stream: BoxStream,
     info: ConnectionInfo,
+    /// Counts against the server's open-connection limit until dropped.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Connection {
     /// Wraps a stream and its description.
     pub fn new(stream: BoxStream, info: ConnectionInfo) -> Self {
-        Self { stream, info }
+        Self {
+            stream,
+            info,
+            slot: None,
+        }
+    }
+
+    pub(crate) fn hold(&mut self, slot: tokio::sync::OwnedSemaphorePermit) {
+        self.slot = Some(slot);
     }
 
     /// What is known about the connection.

@@ -337,3 +337,31 @@ fn a_transform_can_refuse_its_transport_scopes() {
     assert!(err.to_string().contains("mem~pw"), "{err}");
     assert!(MultiServer::new([]).is_err());
 }
+
+#[tokio::test]
+async fn the_open_connection_limit_frees_a_slot_when_a_connection_is_dropped() {
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(mem(&network)))
+        .max_connections_per_stack(1)
+        .build()
+        .unwrap();
+    let mut server = node.listen().await.unwrap();
+    let address = server.address(Scope::Device).to_string();
+    let mut first = node.connect(&address).await.unwrap();
+    let accepted = server.accept().await.unwrap();
+
+    // The second connection is closed at once: it reads end-of-stream.
+    let mut second = node.connect(&address).await.unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(second.read(&mut buf).await.unwrap_or(0), 0);
+
+    // The first still works; once the application drops it, a new one is accepted.
+    first.write_all(b"x").await.unwrap();
+    drop(accepted);
+    let mut third = node.connect(&address).await.unwrap();
+    let served = server.accept().await.unwrap();
+    drop(served);
+    assert_eq!(third.read(&mut buf).await.unwrap_or(0), 0);
+    server.close().await;
+}
