@@ -197,8 +197,13 @@ pub enum Error {
         source: BoxError,
     },
     /// The configuration is invalid (e.g. `noauth` on a public stack).
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    #[error("invalid configuration: {message}")]
+    Config {
+        /// What is wrong, with the stack concerned.
+        message: String,
+        /// The plugin's own error, when a plugin refused the configuration.
+        source: Option<BoxError>,
+    },
 }
 
 impl Error {
@@ -217,6 +222,10 @@ impl Error {
             Error::Connect { source, .. }
             | Error::Transform { source, .. }
             | Error::Listen { source, .. } => Some(source.as_ref()),
+            Error::Config {
+                source: Some(source),
+                ..
+            } => Some(source.as_ref()),
             Error::AllFailed(attempts) if attempts.len() == 1 => {
                 attempts.first().and_then(|a| a.error.plugin_error())
             }

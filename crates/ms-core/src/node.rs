@@ -142,13 +142,17 @@ impl Builder {
     /// Builds the node, checking that every transform accepts its transport's scopes.
     pub fn build(self) -> Result<MultiServer, Error> {
         if self.stacks.is_empty() {
-            return Err(Error::Config("a node needs at least one stack".into()));
+            return Err(Error::Config {
+                message: "a node needs at least one stack".into(),
+                source: None,
+            });
         }
         for stack in &self.stacks {
             let scopes = stack.transport().scopes();
             for transform in stack.transforms() {
-                transform.check_stack(scopes).map_err(|e| {
-                    Error::Config(format!("stack {} (scopes {scopes}): {e}", stack.name()))
+                transform.check_stack(scopes).map_err(|e| Error::Config {
+                    message: format!("stack {} (scopes {scopes}): {e}", stack.name()),
+                    source: Some(e),
                 })?;
             }
         }

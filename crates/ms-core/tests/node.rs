@@ -333,7 +333,8 @@ fn a_transform_can_refuse_its_transport_scopes() {
         Stack::new(mem(&network).with_scopes(Scopes::PUBLIC)).with(Password("a"))
     ])
     .unwrap_err();
-    assert!(matches!(err, Error::Config(_)));
+    assert!(matches!(err, Error::Config { .. }));
+    assert!(err.plugin_error().is_some());
     assert!(err.to_string().contains("mem~pw"), "{err}");
     assert!(MultiServer::new([]).is_err());
 }

@@ -34,6 +34,8 @@ pub struct Fixture {
     /// An address whose dial never completes (a black hole), to abort mid-dial. Without it,
     /// the mid-dial check aborts after the first poll of a dial to the live server.
     pub black_hole: Option<String>,
+    /// Whatever must live as long as the check (temporary directories, helper servers).
+    pub keep_alive: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 impl Fixture {
@@ -48,6 +50,7 @@ impl Fixture {
             half_close: true,
             large_transfer: 4 * 1024 * 1024,
             black_hole: None,
+            keep_alive: Vec::new(),
         }
     }
 }
@@ -58,12 +61,16 @@ impl Fixture {
 /// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features.
 ///
 /// ```ignore
-/// ms_testkit::conformance!(my_fixture);
+/// ms_testkit::conformance!(my_fixture);              // in a module named `conformance`
+/// ms_testkit::conformance!(net_noauth, net_fixture); // in a module named `net_noauth`
 /// ```
 #[macro_export]
 macro_rules! conformance {
     ($fixture:expr) => {
-        $crate::conformance!(@tests $fixture;
+        $crate::conformance!(conformance, $fixture);
+    };
+    ($module:ident, $fixture:expr) => {
+        $crate::conformance!(@tests $module; $fixture;
             round_trips_its_address,
             listens_on_ephemeral_addresses,
             echoes_both_directions,
@@ -77,8 +84,8 @@ macro_rules! conformance {
             rejects_bad_addresses
         );
     };
-    (@tests $fixture:expr; $($check:ident),*) => {
-        mod conformance {
+    (@tests $module:ident; $fixture:expr; $($check:ident),*) => {
+        mod $module {
             #[allow(unused_imports)]
             use super::*;
             $(
@@ -132,6 +139,8 @@ impl EchoServer {
                 count_tx.send_modify(|n| *n += 1);
                 tokio::spawn(echo(conn));
             }
+            // Waits until the listeners are released, so a dial after `close` finds nothing.
+            server.close().await;
         });
         Self {
             address,

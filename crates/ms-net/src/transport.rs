@@ -1,0 +1,436 @@
+//! [`Net`], its builder, and dialling.
+//!
+//! A dial resolves the host (unless it is an IP literal), then tries the resolved addresses in
+//! the resolver's order, one at a time, all under one connect deadline. Each address gets an
+//! equal share of the time that is left, so one silent address cannot eat the whole deadline
+//! while others remain to be tried.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ms_core::{
+    BoxError, Connected, HostPort, Listener, Scope, Scopes, Section, SectionError, Transport,
+};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use crate::{ConfigError, NetError, NetListener};
+
+/// The connect timeout used unless [`NetBuilder::connect_timeout`] says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `net` transport: TCP, `net:<host>:<port>` addresses.
+///
+/// Cheap to clone. Build one with [`Net::new`] (device scope, `127.0.0.1`, OS-assigned port)
+/// or [`Net::builder`].
+///
+/// ```
+/// use ms_core::{Scope, Transport};
+/// use ms_net::Net;
+///
+/// let net = Net::new();
+/// assert_eq!(net.name(), "net");
+/// assert!(net.scopes().contains(Scope::Device));
+/// assert_eq!(net.bind_address().to_string(), "127.0.0.1:0");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Net {
+    config: Arc<Config>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) bind: SocketAddr,
+    pub(crate) scopes: Scopes,
+    pub(crate) external: Vec<String>,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl Net {
+    /// A device-scoped transport that listens on `127.0.0.1` with an OS-assigned port.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+                scopes: Scopes::DEVICE,
+                external: Vec::new(),
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            }),
+        }
+    }
+
+    /// Starts configuring a transport.
+    pub fn builder() -> NetBuilder {
+        NetBuilder::default()
+    }
+
+    /// The address [`bind`](Self::bind) listens on (port 0: chosen by the OS).
+    pub fn bind_address(&self) -> SocketAddr {
+        self.config.bind
+    }
+
+    /// The connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.config.connect_timeout
+    }
+
+    /// The `external` host names announced for the `public` scope.
+    pub fn external(&self) -> &[String] {
+        &self.config.external
+    }
+
+    /// Starts listening and returns the concrete listener (its real address is
+    /// [`NetListener::local_addr`]). [`Transport::listen`] does the same, boxed.
+    ///
+    /// ```
+    /// use ms_core::{Listener, Scope};
+    /// use ms_net::Net;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ms_net::NetError> {
+    /// let listener = Net::new().bind().await?;
+    /// let port = listener.local_addr().port();
+    /// assert_ne!(port, 0);
+    /// let advertised = listener.advertise(Scope::Device);
+    /// assert_eq!(advertised[0].as_str(), format!("net:127.0.0.1:{port}"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn bind(&self) -> Result<NetListener, NetError> {
+        NetListener::bind(&self.config)
+    }
+
+    /// Dials `host:port` and returns the stream with the address it reached.
+    ///
+    /// ```
+    /// use ms_core::HostPort;
+    /// use ms_net::Net;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let port = listener.local_addr()?.port();
+    /// let (_stream, reached) = Net::new().dial(&HostPort::new("localhost", port)).await?;
+    /// assert!(reached.ip().is_loopback());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn dial(&self, target: &HostPort) -> Result<(TcpStream, SocketAddr), NetError> {
+        let timeout = self.config.connect_timeout;
+        let deadline = Instant::now() + timeout;
+        let timed_out = || NetError::TimedOut {
+            target: target.to_string(),
+            after: timeout,
+        };
+        let addrs = match literal_ip(target) {
+            Some(ip) => vec![SocketAddr::new(ip, target.port())],
+            None => {
+                let lookup = tokio::net::lookup_host((target.host(), target.port()));
+                let resolved = tokio::time::timeout_at(deadline, lookup)
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(|source| NetError::Resolve {
+                        host: target.host().to_owned(),
+                        source,
+                    })?;
+                let mut addrs: Vec<SocketAddr> = Vec::new();
+                for addr in resolved {
+                    if !addrs.contains(&addr) {
+                        addrs.push(addr);
+                    }
+                }
+                addrs
+            }
+        };
+        if addrs.is_empty() {
+            return Err(NetError::NoAddresses {
+                host: target.host().to_owned(),
+            });
+        }
+        tracing::trace!(?addrs, "resolved");
+        let mut attempts = Vec::with_capacity(addrs.len());
+        for (i, addr) in addrs.iter().enumerate() {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(timed_out());
+            }
+            // Equal shares of what is left; `addrs.len() - i` is at least 1.
+            let left = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+            let attempt_deadline = now + (deadline - now) / left;
+            match tokio::time::timeout_at(attempt_deadline, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    set_nodelay(&stream);
+                    return Ok((stream, *addr));
+                }
+                Ok(Err(error)) => {
+                    tracing::debug!(%addr, %error, "connect attempt failed");
+                    attempts.push((*addr, error));
+                }
+                Err(_) => {
+                    tracing::debug!(%addr, "connect attempt timed out");
+                    attempts.push((*addr, std::io::ErrorKind::TimedOut.into()));
+                }
+            }
+        }
+        let all = |kind| attempts.iter().all(|(_, e)| e.kind() == kind);
+        if all(std::io::ErrorKind::ConnectionRefused) {
+            Err(NetError::Refused {
+                target: target.to_string(),
+            })
+        } else if all(std::io::ErrorKind::TimedOut) {
+            Err(timed_out())
+        } else {
+            Err(NetError::Connect {
+                target: target.to_string(),
+                attempts,
+            })
+        }
+    }
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An IP literal needs no resolver; one with a `%zone` goes through it (which maps the zone
+/// name to an interface index).
+fn literal_ip(target: &HostPort) -> Option<IpAddr> {
+    if target.host().contains('%') {
+        None
+    } else {
+        target.ip()
+    }
+}
+
+pub(crate) fn set_nodelay(stream: &TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::warn!(%error, "cannot set TCP_NODELAY");
+    }
+}
+
+/// The section naming a peer: its IP (IPv4-mapped IPv6 printed as IPv4) and port.
+pub(crate) fn peer_section(addr: SocketAddr) -> Result<Section, BoxError> {
+    let ip = addr.ip().to_canonical();
+    Ok(HostPort::new(ip.to_string(), addr.port()).to_section("net")?)
+}
+
+#[async_trait]
+impl Transport for Net {
+    fn name(&self) -> &str {
+        "net"
+    }
+
+    fn scopes(&self) -> Scopes {
+        self.config.scopes
+    }
+
+    fn understands(&self, section: &Section) -> Result<(), SectionError> {
+        HostPort::parse(section, "net").map(|_| ())
+    }
+
+    async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
+        let target = HostPort::parse(section, "net").map_err(NetError::from)?;
+        let span = tracing::debug_span!("net.connect", target = %target);
+        async {
+            let (stream, reached) = self.dial(&target).await?;
+            tracing::debug!(%reached, "connected");
+            Ok(Connected {
+                stream: Box::new(stream),
+                remote: peer_section(reached)?,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
+        Ok(Box::new(self.bind().await?))
+    }
+}
+
+/// Configures a [`Net`] transport.
+///
+/// | option | default | reference (`multiserver` 3.8.2) |
+/// |---|---|---|
+/// | [`scope`](Self::scope) / [`scopes`](Self::scopes) | `device` | same |
+/// | [`host`](Self::host) | `127.0.0.1` if the scopes are exactly `device`, else `0.0.0.0` | `localhost` / first private / first public interface IP; all interfaces for several scopes |
+/// | [`port`](Self::port) | 0: chosen by the OS, advertised as bound | a random port in 49152–65535 |
+/// | [`external`](Self::external) | none | same (string or array) |
+/// | [`connect_timeout`](Self::connect_timeout) | 10 s | none |
+///
+/// ```
+/// use std::net::Ipv4Addr;
+/// use ms_core::{Scope, Transport};
+/// use ms_net::Net;
+///
+/// let net = Net::builder()
+///     .scopes([Scope::Local, Scope::Public])
+///     .host(Ipv4Addr::UNSPECIFIED)
+///     .port(8008)
+///     .external(["ssb.example.org", "198.51.100.7"])
+///     .build()?;
+/// assert!(net.scopes().contains(Scope::Public));
+/// assert_eq!(net.bind_address().to_string(), "0.0.0.0:8008");
+/// # Ok::<(), ms_net::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct NetBuilder {
+    host: Option<IpAddr>,
+    port: u16,
+    scopes: Scopes,
+    external: Vec<String>,
+    connect_timeout: Duration,
+}
+
+impl Default for NetBuilder {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 0,
+            scopes: Scopes::DEVICE,
+            external: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+impl NetBuilder {
+    /// Serves one scope (default `device`).
+    pub fn scope(mut self, scope: Scope) -> Self {
+        self.scopes = scope.into();
+        self
+    }
+
+    /// Serves several scopes.
+    pub fn scopes(mut self, scopes: impl IntoIterator<Item = Scope>) -> Self {
+        self.scopes = scopes.into_iter().collect();
+        self
+    }
+
+    /// The address to bind. Without it: `127.0.0.1` when the scopes are exactly `device`,
+    /// the IPv4 wildcard `0.0.0.0` otherwise. `::` listens on IPv6 and IPv4 (dual-stack).
+    ///
+    /// Scopes only choose what is advertised; they are not a firewall: a wildcard bind
+    /// accepts connections on every interface.
+    pub fn host(mut self, host: impl Into<IpAddr>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The port to bind (default 0: the operating system picks a free one, and the listener
+    /// advertises the port it got).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// A host name (or IP) announced for the `public` scope instead of interface addresses,
+    /// e.g. the name of a machine behind NAT. Call it again to announce several; each becomes
+    /// one alternative `net:<host>:<port>`.
+    pub fn external(mut self, hosts: impl ExternalHosts) -> Self {
+        hosts.add_to(&mut self.external);
+        self
+    }
+
+    /// The deadline of one dial, name resolution included (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Checks the options and builds the transport.
+    pub fn build(self) -> Result<Net, ConfigError> {
+        if !self.external.is_empty() && !self.scopes.contains(Scope::Public) {
+            return Err(ConfigError::ExternalWithoutPublicScope);
+        }
+        for host in &self.external {
+            check_external(host)?;
+        }
+        let host = self.host.unwrap_or(if self.scopes.is_device_only() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        });
+        Ok(Net {
+            config: Arc::new(Config {
+                bind: SocketAddr::new(host, self.port),
+                scopes: self.scopes,
+                external: self.external,
+                connect_timeout: self.connect_timeout,
+            }),
+        })
+    }
+}
+
+/// An external host must print as a `net:` section that parses back to the same host.
+fn check_external(host: &str) -> Result<(), ConfigError> {
+    let invalid = |reason: String| ConfigError::InvalidExternal {
+        host: host.to_owned(),
+        reason,
+    };
+    let section = HostPort::new(host, 1)
+        .to_section("net")
+        .map_err(|e| invalid(e.to_string()))?;
+    let parsed = HostPort::parse(&section, "net").map_err(|e| invalid(e.to_string()))?;
+    if parsed.host() != HostPort::new(host, 1).host() {
+        return Err(invalid("it does not read back as the same host".into()));
+    }
+    Ok(())
+}
+
+/// One or several external host names: a `&str`, a `String`, or an array, slice or `Vec` of
+/// them (the reference's string-or-array option).
+///
+/// ```
+/// use ms_core::Scope;
+/// use ms_net::Net;
+///
+/// let one = Net::builder().scope(Scope::Public).external("a.example").build()?;
+/// let many = Net::builder()
+///     .scope(Scope::Public)
+///     .external(vec![String::from("a.example"), String::from("b.example")])
+///     .build()?;
+/// assert_eq!(one.external(), ["a.example"]);
+/// assert_eq!(many.external(), ["a.example", "b.example"]);
+/// # Ok::<(), ms_net::ConfigError>(())
+/// ```
+pub trait ExternalHosts {
+    /// Appends the host names to `list`.
+    fn add_to(self, list: &mut Vec<String>);
+}
+
+impl ExternalHosts for &str {
+    fn add_to(self, list: &mut Vec<String>) {
+        list.push(self.to_owned());
+    }
+}
+
+impl ExternalHosts for String {
+    fn add_to(self, list: &mut Vec<String>) {
+        list.push(self);
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> ExternalHosts for [S; N] {
+    fn add_to(self, list: &mut Vec<String>) {
+        list.extend(self.iter().map(|s| s.as_ref().to_owned()));
+    }
+}
+
+impl<S: AsRef<str>> ExternalHosts for &[S] {
+    fn add_to(self, list: &mut Vec<String>) {
+        list.extend(self.iter().map(|s| s.as_ref().to_owned()));
+    }
+}
+
+impl<S: AsRef<str>> ExternalHosts for Vec<S> {
+    fn add_to(self, list: &mut Vec<String>) {
+        list.extend(self.iter().map(|s| s.as_ref().to_owned()));
+    }
+}
