@@ -148,3 +148,50 @@ pub fn assert_same(what: &str, got: &[u8], want: &[u8]) {
         panic!("{what}: first difference at byte {i}");
     }
 }
+
+/// Sends `data` on `conn` while reading the same number of bytes back, and returns them.
+pub async fn echo_through<S>(conn: &mut S, data: &[u8]) -> Vec<u8>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut reader, mut writer) = tokio::io::split(conn);
+    let write = async {
+        writer.write_all(data).await.expect("write failed");
+        writer.flush().await.expect("flush failed");
+    };
+    let read = async {
+        let mut back = vec![0u8; data.len()];
+        reader
+            .read_exact(&mut back)
+            .await
+            .expect("reading the echo failed");
+        back
+    };
+    let ((), back) = tokio::time::timeout(STEP, async { tokio::join!(write, read) })
+        .await
+        .expect("the echo did not come back in time");
+    back
+}
+
+/// A Rust server that echoes every connection and reports each one's remote address.
+pub fn spawn_echo_server(
+    mut server: ms_core::Server,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(conn) = server.accept().await {
+            let _ = tx.send(conn.remote_address().to_string());
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let (mut reader, mut writer) = tokio::io::split(conn);
+                let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                let _ = writer.shutdown().await;
+            });
+        }
+    });
+    rx
+}
+
+/// 16 MiB: the size of the large transfers the issues ask for.
+pub const LARGE: usize = 16 * 1024 * 1024;
