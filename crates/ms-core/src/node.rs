@@ -484,10 +484,10 @@ async fn race(plan: Vec<(Address, &Stack)>, options: &DialOptions) -> Result<Con
             })
         })
         .collect();
-    if attempts.len() == 1 {
-        if let Some(only) = attempts.pop() {
-            return Err(only.error);
-        }
+    if attempts.len() == 1
+        && let Some(only) = attempts.pop()
+    {
+        return Err(only.error);
     }
     Err(Error::AllFailed(attempts))
 }

@@ -1,0 +1,59 @@
+//! Secure Scuttlebutt's secret-handshake (SHS v1) and box-stream, byte-for-byte compatible with
+//! the JavaScript `secret-handshake@1.1.21` and `pull-box-stream@1.0.13`.
+//!
+//! The crate has a sans-IO core and a thin async layer:
+//!
+//! - [`handshake`]: the four-message handshake as state machines over byte arrays.
+//! - [`boxstream`]: the encrypted framing that follows, as in-place encoder and decoder.
+//! - [`keys`]: identities ([`Keypair`], [`PublicKey`], the SSB `secret` file) and the
+//!   [`NetworkKey`].
+//! - [`client_handshake`] / [`server_handshake`]: the handshake over any tokio stream, with a
+//!   deadline, giving a [`BoxStream`] (`AsyncRead + AsyncWrite`).
+//! - [`Shs`]: all of that as an `ms-core` [`Transform`](ms_core::Transform), the `shs:` section
+//!   of multiserver addresses.
+//!
+//! All cryptography goes through one private module (`crypto`): Ed25519/X25519 from the dalek
+//! crates, and XSalsa20-Poly1305 from libsodium (default feature `libsodium`) or from RustCrypto
+//! (feature `pure-rust`).
+//!
+//! ```
+//! use ms_shs::{handshake::*, Keypair, NetworkKey};
+//!
+//! let net = NetworkKey::MAINNET;
+//! let server_keys = Keypair::from_seed(&[2; 32]);
+//! let server_pk = server_keys.public();
+//! let (client, msg1) =
+//!     ClientHandshake::new(net, Keypair::generate()?, server_pk, EphemeralKey::generate()?)?;
+//! let (server, msg2) = ServerHandshake::new(net, server_keys, EphemeralKey::generate()?)
+//!     .read_client_hello(&msg1)?;
+//! let (client, msg3) = client.read_server_hello(&msg2)?;
+//! let (msg4, server_session) = server.read_client_auth(&msg3)?.accept();
+//! let client_session = client.read_server_accept(&msg4)?;
+//!
+//! // Each side now encrypts with its encoder; the other side decrypts.
+//! let (mut client_tx, _client_rx) = client_session.into_codecs();
+//! let (_server_tx, mut server_rx) = server_session.into_codecs();
+//! let mut wire = Vec::new();
+//! client_tx.encode(b"hello", &mut wire);
+//! let mut plain = Vec::new();
+//! server_rx.decode(&wire, &mut plain)?;
+//! assert_eq!(plain, b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod async_handshake;
+pub mod boxstream;
+mod crypto;
+mod error;
+pub mod handshake;
+pub mod keys;
+mod stream;
+pub mod transform;
+
+pub use async_handshake::{
+    DEFAULT_HANDSHAKE_TIMEOUT, HandshakeOptions, client_handshake, server_handshake,
+};
+pub use error::{BoxStreamError, HandshakeError, Message, Role};
+pub use keys::{KeyError, Keypair, NetworkKey, PublicKey};
+pub use stream::{BoxStream, WRITE_QUEUE_LIMIT};
+pub use transform::Shs;

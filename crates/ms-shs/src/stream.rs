@@ -1,0 +1,365 @@
+//! [`BoxStream`]: box-stream over any tokio byte stream, as `AsyncRead + AsyncWrite`.
+//!
+//! Invariants that make it fast and bounded:
+//!
+//! - **Reading** fills one fixed buffer (enough for the largest frame a peer may send, ~64 KiB)
+//!   straight from the inner stream, decrypts every frame *in place* and copies the plaintext
+//!   once, into the caller's buffer. There is no read-ahead beyond that buffer.
+//! - **Writing** seals frames in place into one buffer, header and body contiguous, and hands the
+//!   inner stream as many queued frames as it takes in one write. `poll_write` tries to write
+//!   immediately; if the inner stream is busy the frames stay queued (up to
+//!   [`WRITE_QUEUE_LIMIT`] bytes, then `poll_write` waits), so small writes made while the
+//!   socket is busy are batched. As with any buffered writer, call `flush` (or `shutdown`) to
+//!   be sure everything went out.
+//! - **Ending**: `poll_shutdown` sends the goodbye frame, flushes and shuts the inner write side.
+//!   The read side reports end-of-file only after the peer's goodbye; an inner EOF without it is
+//!   an `UnexpectedEof` error (a truncation attack or a crashed peer, never a clean end).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::boxstream::{
+    BODY_MAC_ROOM, Decoder, Encoder, HEADER_LEN, Header, MAX_BODY_LEN, MAX_DECODED_BODY_LEN,
+};
+use crate::error::BoxStreamError;
+use crate::handshake::HandshakeOutcome;
+use crate::keys::PublicKey;
+
+/// Size of the read buffer: MAC room, a header and the largest body the 16-bit length allows.
+const READ_BUF_LEN: usize = BODY_MAC_ROOM + HEADER_LEN + MAX_DECODED_BODY_LEN;
+
+/// Compact the read buffer rather than read less than this.
+const MIN_READ: usize = 16 * 1024;
+
+/// Encrypted bytes queued for the inner stream at most (plus one frame), before `poll_write`
+/// waits for the inner stream to take some.
+pub const WRITE_QUEUE_LIMIT: usize = 64 * 1024;
+
+/// A box-stream session over `S`: writes are encrypted, reads decrypted and authenticated.
+///
+/// Made by [`client_handshake`](crate::client_handshake) /
+/// [`server_handshake`](crate::server_handshake), or from a [`HandshakeOutcome`] with
+/// [`BoxStream::new`].
+pub struct BoxStream<S> {
+    inner: S,
+    remote: PublicKey,
+    read: ReadHalf,
+    write: WriteHalf,
+}
+
+struct ReadHalf {
+    decoder: Decoder,
+    buf: Box<[u8]>,
+    /// Undecoded bytes are `buf[start..end]`; `start >= BODY_MAC_ROOM` always, so a body can be
+    /// opened in place with its MAC written just in front of it.
+    start: usize,
+    end: usize,
+    /// Decrypted bytes not yet handed out: `buf[plain_start..plain_end]`.
+    plain_start: usize,
+    plain_end: usize,
+    state: ReadState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ReadState {
+    Open,
+    /// The peer said goodbye.
+    Finished,
+    /// A decoding or EOF error; repeated on every later read.
+    Failed(BoxStreamError),
+}
+
+struct WriteHalf {
+    encoder: Encoder,
+    /// Sealed frames; `buf[written..]` still has to go to the inner stream.
+    buf: Vec<u8>,
+    written: usize,
+    state: WriteState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteState {
+    Open,
+    /// The goodbye is queued; we are flushing and shutting the inner stream down.
+    Closing,
+    Closed,
+}
+
+impl<S> BoxStream<S> {
+    /// Wraps `inner` with the keys of a completed handshake. Bytes already read past message 4
+    /// would be lost: the handshake functions of this crate never read past it.
+    pub fn new(inner: S, outcome: HandshakeOutcome) -> Self {
+        let remote = outcome.remote();
+        let (encoder, decoder) = outcome.into_codecs();
+        Self {
+            inner,
+            remote,
+            read: ReadHalf {
+                decoder,
+                buf: vec![0; READ_BUF_LEN].into_boxed_slice(),
+                start: BODY_MAC_ROOM,
+                end: BODY_MAC_ROOM,
+                plain_start: 0,
+                plain_end: 0,
+                state: ReadState::Open,
+            },
+            write: WriteHalf {
+                encoder,
+                buf: Vec::with_capacity(WRITE_QUEUE_LIMIT + HEADER_LEN + MAX_BODY_LEN),
+                written: 0,
+                state: WriteState::Open,
+            },
+        }
+    }
+
+    /// The peer's long-term public key, as proven by the handshake.
+    pub fn remote(&self) -> PublicKey {
+        self.remote
+    }
+
+    /// The inner stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner stream, mutably. Reading or writing it directly corrupts the session.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+impl<S> std::fmt::Debug for BoxStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoxStream")
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadHalf {
+    /// Decodes what is buffered. Returns `true` if there is plaintext to hand out or the stream
+    /// finished, `false` if more input is needed.
+    fn decode_buffered(&mut self) -> Result<bool, BoxStreamError> {
+        loop {
+            if self.plain_start < self.plain_end || self.state == ReadState::Finished {
+                return Ok(true);
+            }
+            let available = self.end - self.start;
+            let needed = self.decoder.next_len();
+            if self.decoder.is_between_frames() {
+                let Some(header) = self.buf[self.start..self.end].first_chunk::<HEADER_LEN>()
+                else {
+                    return Ok(false);
+                };
+                match self.decoder.read_header(header)? {
+                    Header::Goodbye => {
+                        self.state = ReadState::Finished;
+                        return Ok(true);
+                    }
+                    Header::Body(_) => self.start += HEADER_LEN,
+                }
+            } else {
+                if available < needed {
+                    return Ok(false);
+                }
+                let body = self.start..self.start + needed;
+                self.decoder
+                    .read_body_in_place(&mut self.buf[body.start - BODY_MAC_ROOM..body.end])?;
+                (self.plain_start, self.plain_end) = (body.start, body.end);
+                self.start = body.end;
+            }
+        }
+    }
+
+    /// Makes room at the end of the buffer by moving the undecoded bytes to the front (after
+    /// the MAC room). Only called when no plaintext is pending.
+    fn compact(&mut self) {
+        if self.start > BODY_MAC_ROOM {
+            self.buf.copy_within(self.start..self.end, BODY_MAC_ROOM);
+            self.end -= self.start - BODY_MAC_ROOM;
+            self.start = BODY_MAC_ROOM;
+        }
+    }
+}
+
+fn eof_error(error: BoxStreamError) -> io::Error {
+    io::Error::from(error)
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for BoxStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let read = &mut this.read;
+        if let ReadState::Failed(error) = &read.state {
+            return Poll::Ready(Err(eof_error(error.clone())));
+        }
+        loop {
+            match read.decode_buffered() {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(error) => {
+                    read.state = ReadState::Failed(error.clone());
+                    return Poll::Ready(Err(eof_error(error)));
+                }
+            }
+            // Need more input. Keep the partial frame and make room behind it (cheap: at most one
+            // partial frame moves) unless there is plenty, then read as much as fits.
+            let missing = read
+                .decoder
+                .next_len()
+                .saturating_sub(read.end - read.start);
+            if read.buf.len() - read.end < missing.max(MIN_READ) {
+                read.compact();
+            }
+            let mut inner_buf = ReadBuf::new(&mut read.buf[read.end..]);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut inner_buf))?;
+            let n = inner_buf.filled().len();
+            if n == 0 {
+                let error = match read.decoder.check_eof(read.end - read.start) {
+                    Ok(()) => break,
+                    Err(error) => error,
+                };
+                read.state = ReadState::Failed(error.clone());
+                return Poll::Ready(Err(eof_error(error)));
+            }
+            read.end += n;
+        }
+        // Plaintext is pending, or the peer said goodbye (then this read returns nothing: EOF).
+        let n = (read.plain_end - read.plain_start).min(out.remaining());
+        out.put_slice(&read.buf[read.plain_start..read.plain_start + n]);
+        read.plain_start += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl WriteHalf {
+    fn queued(&self) -> usize {
+        self.buf.len() - self.written
+    }
+
+    /// Writes queued frames until the queue is empty or the inner stream is busy.
+    fn poll_drain<S: AsyncWrite + Unpin>(
+        &mut self,
+        inner: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.written < self.buf.len() {
+            let n = ready!(Pin::new(&mut *inner).poll_write(cx, &self.buf[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.buf.clear();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Seals as much of `bufs` as fits in the queue; returns the plaintext bytes taken.
+    fn encode(&mut self, bufs: &[io::IoSlice<'_>]) -> usize {
+        if self.written > 0 {
+            // Move the unwritten tail to the front so the queue stays within its capacity.
+            self.buf.drain(..self.written);
+            self.written = 0;
+        }
+        let mut taken = 0;
+        for slice in bufs {
+            let room = WRITE_QUEUE_LIMIT.saturating_sub(self.buf.len());
+            if room == 0 {
+                break;
+            }
+            // Frames never straddle two slices (like the JS, one write → its own frames). When a
+            // slice does not fit, take whole 4096-byte frames (at least one: the queue may exceed
+            // its limit by one frame) rather than leave a small remainder frame.
+            let take = if slice.len() <= room {
+                slice.len()
+            } else {
+                (room / MAX_BODY_LEN).max(1) * MAX_BODY_LEN
+            }
+            .min(slice.len());
+            self.encoder.encode(&slice[..take], &mut self.buf);
+            taken += take;
+            if take < slice.len() {
+                break;
+            }
+        }
+        taken
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for BoxStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let write = &mut this.write;
+        if write.state != WriteState::Open {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "box-stream: write after shutdown",
+            )));
+        }
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        if write.queued() >= WRITE_QUEUE_LIMIT {
+            // Full: wait until the inner stream has taken everything (one big write next time
+            // rather than a trickle of small ones).
+            ready!(write.poll_drain(&mut this.inner, cx))?;
+        }
+        let taken = write.encode(bufs);
+        // Send now if the inner stream is ready; if it is busy, the frames wait in the queue and
+        // go out together with later ones.
+        match write.poll_drain(&mut this.inner, cx) {
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            Poll::Ready(Ok(())) | Poll::Pending => {}
+        }
+        Poll::Ready(Ok(taken))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.write.poll_drain(&mut this.inner, cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let write = &mut this.write;
+        if write.state == WriteState::Open {
+            if write.written > 0 {
+                write.buf.drain(..write.written);
+                write.written = 0;
+            }
+            write.encoder.encode_goodbye(&mut write.buf);
+            write.state = WriteState::Closing;
+        }
+        if write.state == WriteState::Closing {
+            ready!(write.poll_drain(&mut this.inner, cx))?;
+            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            write.state = WriteState::Closed;
+        }
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,322 @@
+//! [`Shs`]: secret-handshake as a multiserver [`Transform`] (the `shs` section).
+//!
+//! Sections look like `shs:<base64 server key>[:<base64 invite seed>]`. Parsing follows the JS
+//! reference (spec §3.5): the key must decode to 32 bytes, the optional seed too; base64 is
+//! decoded leniently (URL-safe alphabet and missing padding are accepted, as Node does); further
+//! arguments are ignored. Unlike the JS, a missing key is an error rather than an exception.
+//!
+//! With a seed, the dialler authenticates as the key pair derived from it instead of its own
+//! identity: that is how SSB invites work.
+//!
+//! Errors from `upgrade_*` are [`HandshakeError`]s inside the [`BoxError`]; downcast to match.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ms_core::{AuthValue, BoxError, Identity, Section, SectionError, Transform, Upgraded};
+use zeroize::Zeroizing;
+
+use crate::async_handshake::{HandshakeOptions, client_handshake, server_handshake};
+use crate::error::HandshakeError;
+use crate::keys::{Keypair, NetworkKey, PublicKey, decode_base64_lenient};
+
+/// The protocol name, and the name of the sections it claims.
+pub const NAME: &str = "shs";
+
+/// The future an [`Authorize`] callback returns.
+pub type AuthFuture = Pin<Box<dyn Future<Output = Option<AuthValue>> + Send>>;
+
+/// Decides whether a client that proved its identity may connect. `Some(value)` accepts it and
+/// the value travels with the connection ([`ms_core::Connection::auth`]); `None` rejects it.
+pub type Authorize = Arc<dyn Fn(PublicKey) -> AuthFuture + Send + Sync>;
+
+/// What a parsed `shs:` section asks for.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ShsTarget {
+    /// The server's long-term public key.
+    pub server: PublicKey,
+    /// The invite seed to authenticate with instead of our own identity, if any.
+    pub seed: Option<Zeroizing<[u8; 32]>>,
+}
+
+impl fmt::Debug for ShsTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShsTarget")
+            .field("server", &self.server)
+            .field("seed", &self.seed.as_ref().map(|_| "<secret>"))
+            .finish()
+    }
+}
+
+impl ShsTarget {
+    /// Parses a `shs:<key>[:<seed>]` section.
+    ///
+    /// ```
+    /// use ms_core::Section;
+    /// use ms_shs::transform::ShsTarget;
+    ///
+    /// let section = Section::new("shs:/8C4ofSxTZiGCxyzlu1Ei671txpSgXINpRNrmcWxgAk=")?;
+    /// let target = ShsTarget::parse(&section)?;
+    /// assert_eq!(target.server.to_base64(), "/8C4ofSxTZiGCxyzlu1Ei671txpSgXINpRNrmcWxgAk=");
+    /// assert!(target.seed.is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse(section: &Section) -> Result<Self, SectionError> {
+        if section.name() != NAME {
+            return Err(SectionError::WrongProtocol {
+                expected: NAME,
+                found: section.name().to_owned(),
+            });
+        }
+        let mut at = NAME.len() + 1;
+        let mut args = section.args();
+        let key_text = args.next().unwrap_or_default();
+        if key_text.is_empty() {
+            return Err(SectionError::Missing {
+                what: "public key",
+                after: NAME,
+                at: NAME.len(),
+            });
+        }
+        let server = decode_32(key_text, "public key", at)?;
+        at += key_text.len() + 1;
+        let seed = match args.next() {
+            None => None,
+            Some(seed_text) => Some(Zeroizing::new(decode_32(seed_text, "seed", at)?)),
+        };
+        Ok(Self {
+            server: PublicKey::from_bytes(server),
+            seed,
+        })
+    }
+}
+
+fn decode_32(text: &str, what: &'static str, at: usize) -> Result<[u8; 32], SectionError> {
+    let invalid = |reason| SectionError::Invalid {
+        what,
+        value: text.chars().take(64).collect(),
+        reason,
+        at,
+    };
+    let bytes = Zeroizing::new(decode_base64_lenient(text).map_err(|_| invalid("not base64"))?);
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| invalid("not 32 bytes"))
+}
+
+/// The `shs` transform: secret-handshake authentication and box-stream encryption.
+///
+/// ```
+/// use ms_core::{Section, Transform};
+/// use ms_shs::{Keypair, Shs};
+///
+/// let keys = Keypair::from_seed(&[1; 32]);
+/// let shs = Shs::new(keys.clone());
+/// assert_eq!(shs.advertise().unwrap().as_str(), format!("shs:{}", keys.public().to_base64()));
+/// assert!(shs.understands(&Section::new("net:localhost:8008")?).unwrap_err().is_wrong_protocol());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Shs {
+    keypair: Keypair,
+    options: HandshakeOptions,
+    authorize: Authorize,
+}
+
+impl Shs {
+    /// An `shs` transform for identity `keypair` on the main network, with the default 5 s
+    /// handshake deadline, accepting every client that completes the handshake (its auth value
+    /// is its [`PublicKey`]). Restrict that with [`authorize`](Self::authorize).
+    pub fn new(keypair: Keypair) -> Self {
+        Self {
+            keypair,
+            options: HandshakeOptions::default(),
+            authorize: Arc::new(|client| Box::pin(async move { Some(AuthValue::new(client)) })),
+        }
+    }
+
+    /// Uses another network key (the JS `appKey` / `caps.shs`).
+    pub fn network_key(mut self, key: NetworkKey) -> Self {
+        self.options.network_key = key;
+        self
+    }
+
+    /// Sets the deadline for a whole handshake (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = timeout;
+        self
+    }
+
+    /// Sets who may connect (the JS `auth` option): called with each client's proven public
+    /// key; `Some(value)` accepts the client and attaches `value` to the connection.
+    ///
+    /// ```
+    /// use ms_core::AuthValue;
+    /// use ms_shs::{Keypair, Shs};
+    ///
+    /// let friend = Keypair::from_seed(&[2; 32]).public();
+    /// let shs = Shs::new(Keypair::from_seed(&[1; 32])).authorize(move |client| async move {
+    ///     (client == friend).then(|| AuthValue::new("friend"))
+    /// });
+    /// # let _ = shs;
+    /// ```
+    pub fn authorize<F, Fut>(mut self, authorize: F) -> Self
+    where
+        F: Fn(PublicKey) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<AuthValue>> + Send + 'static,
+    {
+        self.authorize = Arc::new(move |client| Box::pin(authorize(client)));
+        self
+    }
+
+    /// Our identity.
+    pub fn public_key(&self) -> PublicKey {
+        self.keypair.public()
+    }
+
+    /// The handshake settings.
+    pub fn options(&self) -> &HandshakeOptions {
+        &self.options
+    }
+
+    fn remote_section(key: &PublicKey) -> Result<Section, BoxError> {
+        Ok(Section::from_parts(NAME, [key.to_base64()])?)
+    }
+}
+
+impl fmt::Debug for Shs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shs")
+            .field("public_key", &self.keypair.public())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<PublicKey> for ms_core::PublicKey {
+    fn from(key: PublicKey) -> Self {
+        ms_core::PublicKey(*key.as_bytes())
+    }
+}
+
+impl From<ms_core::PublicKey> for PublicKey {
+    fn from(key: ms_core::PublicKey) -> Self {
+        PublicKey::from_bytes(key.0)
+    }
+}
+
+#[async_trait]
+impl Transform for Shs {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn understands(&self, section: &Section) -> Result<(), SectionError> {
+        ShsTarget::parse(section).map(|_| ())
+    }
+
+    fn advertise(&self) -> Option<Section> {
+        Section::from_parts(NAME, [self.keypair.public().to_base64()]).ok()
+    }
+
+    async fn upgrade_inbound(&self, stream: ms_core::BoxStream) -> Result<Upgraded, BoxError> {
+        let authorize = Arc::clone(&self.authorize);
+        let (stream, auth) =
+            server_handshake(stream, &self.keypair, &self.options, move |client| {
+                authorize(client)
+            })
+            .await?;
+        let client = stream.remote();
+        Ok(Upgraded {
+            remote: Self::remote_section(&client)?,
+            identity: Some(Identity {
+                public_key: client.into(),
+                auth: Some(auth),
+            }),
+            stream: Box::new(stream),
+        })
+    }
+
+    async fn upgrade_outbound(
+        &self,
+        stream: ms_core::BoxStream,
+        section: &Section,
+    ) -> Result<Upgraded, BoxError> {
+        let target = ShsTarget::parse(section)?;
+        let invite;
+        let keypair = match &target.seed {
+            Some(seed) => {
+                invite = Keypair::from_seed(seed);
+                &invite
+            }
+            None => &self.keypair,
+        };
+        let stream: crate::BoxStream<ms_core::BoxStream> =
+            client_handshake(stream, keypair, &target.server, &self.options)
+                .await
+                .map_err(|e: HandshakeError| -> BoxError { Box::new(e) })?;
+        Ok(Upgraded {
+            remote: Self::remote_section(&target.server)?,
+            identity: Some(Identity {
+                public_key: target.server.into(),
+                auth: None,
+            }),
+            stream: Box::new(stream),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ShsTarget, SectionError> {
+        ShsTarget::parse(&Section::new(text).unwrap())
+    }
+
+    #[test]
+    fn parses_key_and_optional_seed_leniently() {
+        let key = PublicKey::from_bytes([0xfb; 32]);
+        let std = key.to_base64();
+        assert_eq!(parse(&format!("shs:{std}")).unwrap().server, key);
+        let url = std.replace('+', "-").replace('/', "_");
+        let unpadded = url.trim_end_matches('=');
+        let target = parse(&format!("shs:{unpadded}:{std}:ignored")).unwrap();
+        assert_eq!(target.server, key);
+        assert_eq!(*target.seed.unwrap(), [0xfb; 32]);
+    }
+
+    #[test]
+    fn missing_or_bad_key_is_an_error() {
+        assert!(matches!(
+            parse("shs"),
+            Err(SectionError::Missing {
+                what: "public key",
+                ..
+            })
+        ));
+        assert!(matches!(parse("shs:"), Err(SectionError::Missing { .. })));
+        assert!(matches!(
+            parse("shs:AAAA"),
+            Err(SectionError::Invalid {
+                what: "public key",
+                reason: "not 32 bytes",
+                at: 4,
+                ..
+            })
+        ));
+        let key = PublicKey::from_bytes([1; 32]).to_base64();
+        assert!(matches!(
+            parse(&format!("shs:{key}:%%")),
+            Err(SectionError::Invalid {
+                what: "seed",
+                at: 49,
+                ..
+            })
+        ));
+        assert!(parse("noauth").unwrap_err().is_wrong_protocol());
+    }
+}
