@@ -5,10 +5,17 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use std::str::FromStr;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// An Ed25519 public key, as SSB identities and `shs:` sections carry them.
+///
+/// `Display` prints the feed id `@<base64>.ed25519`; `FromStr` parses it (the `@` is optional
+/// there, the `.ed25519` suffix is not). Base64 is decoded as leniently as the JavaScript
+/// reference does it ([`decode_base64_lenient`]).
 ///
 /// ```
 /// use ms_core::PublicKey;
@@ -26,8 +33,13 @@ pub struct PublicKey(pub [u8; 32]);
 pub struct InvalidKey(pub String);
 
 impl PublicKey {
+    /// Wraps 32 raw bytes. Whether they are a usable curve point is for the handshake to check.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
+    pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 
@@ -49,13 +61,62 @@ impl PublicKey {
         format!("@{}.ed25519", self.to_base64())
     }
 
-    /// Parses the SSB identity form, `@<base64>.ed25519`.
+    /// Parses the SSB identity form, `@<base64>.ed25519` (the `@` may be left out).
     pub fn from_id(s: &str) -> Result<Self, InvalidKey> {
-        s.strip_prefix('@')
-            .and_then(|s| s.strip_suffix(".ed25519"))
+        let body = s.strip_prefix('@').unwrap_or(s);
+        body.strip_suffix(".ed25519")
             .ok_or_else(|| InvalidKey(truncate(s)))
             .and_then(Self::from_base64)
     }
+}
+
+impl FromStr for PublicKey {
+    type Err = InvalidKey;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_id(s)
+    }
+}
+
+impl From<[u8; 32]> for PublicKey {
+    fn from(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl AsRef<[u8]> for PublicKey {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Decodes base64 the way the JavaScript reference's `Buffer.from(s, 'base64')` does for keys
+/// and seeds: standard or URL-safe alphabet, padding optional, trailing bits tolerated.
+/// `None` when the text is not base64 at all.
+///
+/// ```
+/// use ms_core::decode_base64_lenient;
+/// assert_eq!(decode_base64_lenient("aGk="), Some(b"hi".to_vec()));
+/// assert_eq!(decode_base64_lenient("aGk"), Some(b"hi".to_vec()));
+/// assert_eq!(decode_base64_lenient("-_8"), decode_base64_lenient("+/8="));
+/// assert_eq!(decode_base64_lenient("not base64!"), None);
+/// ```
+pub fn decode_base64_lenient(text: &str) -> Option<Vec<u8>> {
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let normalized: String = text
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    LENIENT.decode(normalized).ok()
 }
 
 fn truncate(s: &str) -> String {

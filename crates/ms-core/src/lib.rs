@@ -43,7 +43,7 @@ pub use address::{
 };
 pub use error::{Attempt, BoxError, Error, Mismatch, MismatchReason, SectionError};
 pub use host::HostPort;
-pub use identity::{AuthValue, Identity, InvalidKey, PublicKey};
+pub use identity::{AuthValue, Identity, InvalidKey, PublicKey, decode_base64_lenient};
 pub use node::{
     AbortHandle, Builder, CloseHandle, Config, Dial, DialOptions, DialStrategy, Event, MultiServer,
     Server,

@@ -10,11 +10,10 @@
 use std::fmt;
 use std::io::{self, Write as _};
 use std::path::Path;
-use std::str::FromStr;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::{DecodePaddingMode, general_purpose};
+use base64::engine::general_purpose;
+use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
 
@@ -52,27 +51,10 @@ pub enum KeyError {
     Randomness(getrandom::Error),
 }
 
-/// Base64 decoding the way Node's `Buffer.from(s, 'base64')` is used by the JS: standard or
-/// URL-safe alphabet, padding optional, trailing bits tolerated.
+/// Base64 decoding the way Node's `Buffer.from(s, 'base64')` is used by the JS (see
+/// [`ms_core::decode_base64_lenient`]).
 pub(crate) fn decode_base64_lenient(text: &str) -> Result<Vec<u8>, KeyError> {
-    const LENIENT: GeneralPurpose = GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new()
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-            .with_decode_allow_trailing_bits(true),
-    );
-    let normalized: String = text
-        .trim_end_matches('=')
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    LENIENT
-        .decode(normalized)
-        .map_err(|_| KeyError::InvalidBase64)
+    ms_core::decode_base64_lenient(text).ok_or(KeyError::InvalidBase64)
 }
 
 fn decode_32(text: &str) -> Result<[u8; 32], KeyError> {
@@ -83,10 +65,8 @@ fn decode_32(text: &str) -> Result<[u8; 32], KeyError> {
     })
 }
 
-/// An Ed25519 public key: the identity of an SSB peer.
-///
-/// `Display` prints the feed id `@<base64>.ed25519`; `FromStr` parses it (the leading `@` is
-/// optional there, the `.ed25519` suffix is not).
+/// An Ed25519 public key: the identity of an SSB peer. The same type as
+/// [`ms_core::PublicKey`], which connections report.
 ///
 /// ```
 /// use ms_shs::PublicKey;
@@ -95,69 +75,13 @@ fn decode_32(text: &str) -> Result<[u8; 32], KeyError> {
 /// let key: PublicKey = id.parse()?;
 /// assert_eq!(key.to_string(), id);
 /// assert_eq!(key.to_base64(), "/8C4ofSxTZiGCxyzlu1Ei671txpSgXINpRNrmcWxgAk=");
-/// # Ok::<(), ms_shs::KeyError>(())
+/// # Ok::<(), ms_core::InvalidKey>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublicKey([u8; 32]);
+pub use ms_core::PublicKey;
 
-impl PublicKey {
-    /// Wraps 32 raw bytes. Whether they are a usable curve point is checked during the handshake.
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// The raw 32 bytes.
-    pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// Standard base64 with padding (44 characters), as in `shs:` addresses.
-    pub fn to_base64(&self) -> String {
-        STANDARD.encode(self.0)
-    }
-
-    /// Parses base64 leniently, like the JS: standard or URL-safe alphabet, padding optional.
-    pub fn from_base64(text: &str) -> Result<Self, KeyError> {
-        decode_32(text).map(Self)
-    }
-
-    /// The SSB feed id, `@<base64>.ed25519`.
-    pub fn to_id(&self) -> String {
-        format!("@{}.ed25519", self.to_base64())
-    }
-}
-
-impl fmt::Display for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "@{}.ed25519", self.to_base64())
-    }
-}
-
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({self})")
-    }
-}
-
-impl FromStr for PublicKey {
-    type Err = KeyError;
-
-    fn from_str(text: &str) -> Result<Self, KeyError> {
-        let body = text.strip_prefix('@').unwrap_or(text);
-        let b64 = body.strip_suffix(".ed25519").ok_or(KeyError::InvalidId)?;
-        Self::from_base64(b64)
-    }
-}
-
-impl From<[u8; 32]> for PublicKey {
-    fn from(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-}
-
-impl AsRef<[u8]> for PublicKey {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
+impl From<ms_core::InvalidKey> for KeyError {
+    fn from(_: ms_core::InvalidKey) -> Self {
+        KeyError::InvalidId
     }
 }
 
@@ -419,15 +343,17 @@ mod tests {
             PublicKey::from_base64(std.trim_end_matches('=')).unwrap(),
             key
         );
+        assert!(PublicKey::from_base64("AAAA").is_err());
+        assert!(PublicKey::from_base64("not base64!").is_err());
         assert!(matches!(
-            PublicKey::from_base64("AAAA"),
+            decode_32("AAAA"),
             Err(KeyError::InvalidLength {
                 expected: 32,
                 actual: 3
             })
         ));
         assert!(matches!(
-            PublicKey::from_base64("not base64!"),
+            decode_32("not base64!"),
             Err(KeyError::InvalidBase64)
         ));
     }
@@ -436,10 +362,7 @@ mod tests {
     fn feed_id_round_trip_and_errors() {
         let key = Keypair::from_seed(&[1; 32]).public();
         assert_eq!(key.to_id().parse::<PublicKey>().unwrap(), key);
-        assert!(matches!(
-            key.to_base64().parse::<PublicKey>(),
-            Err(KeyError::InvalidId)
-        ));
+        assert!(key.to_base64().parse::<PublicKey>().is_err());
     }
 
     #[test]

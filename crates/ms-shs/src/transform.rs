@@ -195,18 +195,6 @@ impl fmt::Debug for Shs {
     }
 }
 
-impl From<PublicKey> for ms_core::PublicKey {
-    fn from(key: PublicKey) -> Self {
-        ms_core::PublicKey(*key.as_bytes())
-    }
-}
-
-impl From<ms_core::PublicKey> for PublicKey {
-    fn from(key: ms_core::PublicKey) -> Self {
-        PublicKey::from_bytes(key.0)
-    }
-}
-
 #[async_trait]
 impl Transform for Shs {
     fn name(&self) -> &str {
