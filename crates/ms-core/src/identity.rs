@@ -48,9 +48,9 @@ impl PublicKey {
         STANDARD.encode(self.0)
     }
 
-    /// Decodes standard base64 (padding required).
+    /// Decodes base64 of 32 bytes, leniently ([`decode_base64_lenient`]).
     pub fn from_base64(s: &str) -> Result<Self, InvalidKey> {
-        let bytes = STANDARD.decode(s).map_err(|_| InvalidKey(truncate(s)))?;
+        let bytes = decode_base64_lenient(s).ok_or_else(|| InvalidKey(truncate(s)))?;
         <[u8; 32]>::try_from(bytes.as_slice())
             .map(PublicKey)
             .map_err(|_| InvalidKey(truncate(s)))

@@ -220,7 +220,7 @@ impl Transform for Shs {
         Ok(Upgraded {
             remote: Self::remote_section(&client)?,
             identity: Some(Identity {
-                public_key: client.into(),
+                public_key: client,
                 auth: Some(auth),
             }),
             stream: Box::new(stream),
@@ -248,7 +248,7 @@ impl Transform for Shs {
         Ok(Upgraded {
             remote: Self::remote_section(&target.server)?,
             identity: Some(Identity {
-                public_key: target.server.into(),
+                public_key: target.server,
                 auth: None,
             }),
             stream: Box::new(stream),
