@@ -133,6 +133,13 @@ impl Builder {
         self
     }
 
+    /// Sets how many events (connections, rejections) may wait for [`Server::next_event`]
+    /// (default 64). Connections wait for room; rejections beyond it are only logged.
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.config.event_buffer = events.max(1);
+        self
+    }
+
     /// Sets how many inbound connections each stack keeps open at most (default 16384).
     pub fn max_connections_per_stack(mut self, max: usize) -> Self {
         self.config.max_connections_per_stack = max.max(1);
