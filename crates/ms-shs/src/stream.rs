@@ -11,7 +11,8 @@
 //!   [`WRITE_QUEUE_LIMIT`] bytes, then `poll_write` waits), so small writes made while the
 //!   socket is busy are batched. As with any buffered writer, call `flush` (or `shutdown`) to
 //!   be sure everything went out.
-//! - **Ending**: `poll_shutdown` sends the goodbye frame, flushes and shuts the inner write side.
+//! - **Ending**: `poll_shutdown` sends the goodbye frame and flushes; the inner stream is closed
+//!   when the `BoxStream` is dropped (a WebSocket cannot half-close: see `poll_shutdown`).
 //!   The read side reports end-of-file only after the peer's goodbye; an inner EOF without it is
 //!   an `UnexpectedEof` error (a truncation attack or a crashed peer, never a clean end).
 
@@ -357,7 +358,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for BoxStream<S> {
         }
         if write.state == WriteState::Closing {
             ready!(write.poll_drain(&mut this.inner, cx))?;
-            ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+            // The goodbye is the end-of-stream signal; the transport is closed when the stream
+            // is dropped, not here. A WebSocket cannot half-close: its close frame would make a
+            // JavaScript peer drop what it still had to send us.
+            ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
             write.state = WriteState::Closed;
         }
         Poll::Ready(Ok(()))

@@ -1,0 +1,99 @@
+//! How the command fails: one line on stderr and an exit code.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// Exit code of a failure at run time (cannot connect, cannot listen, file exists, ...).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code of invalid input: a malformed address, an unusable flag value (clap uses it too).
+pub const EXIT_USAGE: u8 = 2;
+
+/// A failure: printed as `multiserver: <message>` on one line, then the process exits with
+/// `code`.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub code: u8,
+    /// What went wrong, on one line.
+    pub message: String,
+    /// Optional lines printed after the message when stderr is a terminal (e.g. a caret
+    /// pointing at the offending byte).
+    pub detail: Option<String>,
+}
+
+impl Failure {
+    /// A run-time failure (exit 1).
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_FAILURE,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// Invalid input (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: EXIT_USAGE,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// Adds lines shown under the message on a terminal.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Prints the failure on stderr and returns its exit code.
+    pub fn report(&self) -> ExitCode {
+        use std::io::IsTerminal as _;
+        use std::io::Write as _;
+        let line = one_line(&self.message);
+        let mut stderr = std::io::stderr().lock();
+        // Nothing sensible is left to do if stderr itself is gone.
+        let _ = writeln!(stderr, "multiserver: {line}");
+        if let Some(detail) = &self.detail
+            && std::io::stderr().is_terminal()
+        {
+            let _ = writeln!(stderr, "{detail}");
+        }
+        ExitCode::from(self.code)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Prints one line on stdout and flushes it; a closed stdout is a failure, not a panic.
+pub fn print_line(line: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
+}
+
+/// Collapses line breaks so that a message is always one line.
+pub fn one_line(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line() {
+        assert_eq!(one_line("a\nb\r\n c\n"), "a b c");
+        assert_eq!(one_line("plain"), "plain");
+    }
+}

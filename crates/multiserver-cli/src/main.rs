@@ -1,0 +1,358 @@
+//! `multiserver`: run a Secure Scuttlebutt multiserver node, dial any multiserver address like
+//! netcat, take addresses apart, and make identities. See `docs/cli.md`.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod addr;
+mod config;
+mod connect;
+mod error;
+mod keys;
+mod plugins;
+mod serve;
+
+use std::io::IsTerminal as _;
+use std::net::{SocketAddr, ToSocketAddrs as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::Failure;
+
+const EXAMPLES: &str = "\
+Examples:
+  multiserver serve                      # serve net~shs :8008, ws~shs :8989, unix~noauth
+  multiserver connect 'net:127.0.0.1:8008~shs:<key>'   # a netcat for multiserver addresses
+  multiserver addr 'net:example.org:8008~shs:<key>;ws://example.org:8989~shs:<key>'
+  multiserver keygen --secret ./secret
+
+Exit status: 0 success, 1 failure (cannot connect, cannot listen, ...), 2 invalid input
+(malformed address or flag). Files: the secret and the unix socket live in the configuration
+directory: --config-dir, else $MULTISERVER_CONFIG_DIR, else $XDG_CONFIG_HOME/multiserver, else
+~/.config/multiserver.";
+
+/// Run a Secure Scuttlebutt multiserver node, and dial multiserver addresses like netcat.
+///
+/// A multiserver address lists ways to reach a node: `;` separates alternatives, `~` the
+/// sections of one protocol stack (a transport, then transforms), `:` a section's arguments:
+/// `net:example.org:8008~shs:<key>;ws://example.org:8989~shs:<key>`.
+#[derive(Debug, Parser)]
+#[command(name = "multiserver", version, after_help = EXAMPLES)]
+struct Cli {
+    /// More logging on stderr: -v, -vv, -vvv ($RUST_LOG, when set, decides instead).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// The directory of the default secret and unix socket [default: $MULTISERVER_CONFIG_DIR,
+    /// else $XDG_CONFIG_HOME/multiserver, else ~/.config/multiserver].
+    #[arg(long, value_name = "DIR", global = true)]
+    config_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Keygen(KeygenArgs),
+    Serve(ServeArgs),
+    Connect(ConnectArgs),
+    Addr(AddrArgs),
+}
+
+/// Write a new SSB secret file and print its id.
+///
+/// The file is what ssb-keys writes (JSON with the Ed25519 key pair, mode 0600); an existing
+/// file is never overwritten. The id, `@<base64>.ed25519`, is printed on stdout.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  multiserver keygen                     # ~/.config/multiserver/secret
+  multiserver keygen --secret ./alice    # prints @...=.ed25519")]
+struct KeygenArgs {
+    /// The secret file to write [default: <config dir>/secret].
+    #[arg(long, value_name = "PATH")]
+    secret: Option<PathBuf>,
+}
+
+/// Run a node: serve the stacks, print the address for each scope, log connections.
+///
+/// Default stacks: net~shs on 0.0.0.0:8008, ws~shs on 0.0.0.0:8989, unix~noauth on
+/// <config dir>/socket, with the SSB main-network app key and the identity in the secret file
+/// (created on first run). Once listening, prints one JSON line per scope on stdout, in this
+/// order: {"scope":"device","address":"..."}, then local, then public (an empty address when
+/// nothing is reachable from a scope). A TCP stack bound to a loopback address serves the
+/// device scope only; bound to any other address (0.0.0.0, ::) it serves every scope and
+/// announces the interface addresses reachable from each. The unix socket is device only.
+///
+/// Any client key is accepted unless --allow is given. Incoming data is printed on stdout as
+/// it arrives (each connection is logged on stderr), or echoed back with --echo. Ctrl-C or
+/// SIGTERM stops listening, ends every connection cleanly (secret-handshake goodbye) and
+/// exits 0.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  multiserver serve
+  multiserver serve --echo --net 127.0.0.1:0 --no-ws --no-unix     # loopback, any free port
+  multiserver serve --allow @DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=.ed25519
+  multiserver serve --app-key <base64 of a test network's caps.shs> --secret ./test-secret")]
+struct ServeArgs {
+    /// The secret file [default: <config dir>/secret, created if missing].
+    #[arg(long, value_name = "PATH")]
+    secret: Option<PathBuf>,
+
+    /// The network key (SSB caps.shs), 32 bytes of base64 [default: the SSB main network's].
+    #[arg(long, value_name = "B64", value_parser = keys::parse_app_key)]
+    app_key: Option<ms_shs::NetworkKey>,
+
+    /// Serve net~shs (TCP) on this address; port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:8008", value_parser = parse_listen_addr)]
+    net: SocketAddr,
+
+    /// Serve ws~shs (WebSocket) on this address; port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:8989", value_parser = parse_listen_addr)]
+    ws: SocketAddr,
+
+    /// Serve unix~noauth on this socket path [default: <config dir>/socket].
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
+
+    /// Do not serve net~shs.
+    #[arg(long)]
+    no_net: bool,
+
+    /// Do not serve ws~shs.
+    #[arg(long)]
+    no_ws: bool,
+
+    /// Do not serve unix~noauth.
+    #[arg(long)]
+    no_unix: bool,
+
+    /// Accept only this client key over shs (repeat for several): @<base64>.ed25519.
+    #[arg(long, value_name = "ID", value_parser = keys::parse_allowed)]
+    allow: Vec<ms_shs::PublicKey>,
+
+    /// Echo every connection's bytes back to it, instead of printing them.
+    #[arg(long)]
+    echo: bool,
+}
+
+/// Connect to an address and copy stdin to it and it to stdout, like netcat.
+///
+/// Understands net, ws, wss, unix and onion (through Tor's SOCKS proxy), each bare, with
+/// ~shs:<key>[:<seed>] or with ~noauth. The alternatives of the address are tried in order until one gets through. End of
+/// stdin half-closes the connection (shs goodbye); the command exits 0 once the peer has
+/// closed. Any failure prints one line on stderr, naming the address and the cause, and exits
+/// non-zero (2 when the address is malformed or nothing here understands it, 1 otherwise).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  echo hello | multiserver connect 'net:127.0.0.1:8008~shs:<key>'
+  multiserver connect 'ws://localhost:8989~shs:<key>'
+  multiserver connect unix:$HOME/.config/multiserver/socket~noauth
+  multiserver connect 'net:a.example:8008~shs:<key>;onion:xyz.onion:8008~shs:<key>'")]
+struct ConnectArgs {
+    /// The multiserver address to dial.
+    #[arg(value_name = "ADDR")]
+    address: String,
+
+    /// The secret file [default: <config dir>/secret, created if missing and needed].
+    #[arg(long, value_name = "PATH")]
+    secret: Option<PathBuf>,
+
+    /// The network key (SSB caps.shs), 32 bytes of base64 [default: the SSB main network's].
+    #[arg(long, value_name = "B64", value_parser = keys::parse_app_key)]
+    app_key: Option<ms_shs::NetworkKey>,
+
+    /// Deadline of each dial attempt, handshake included, in seconds [default: 30].
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    timeout: Option<std::time::Duration>,
+
+    /// SOCKS5 proxy (Tor) for onion: addresses, tried in order; repeatable [default:
+    /// 127.0.0.1:9050 (tor), then 127.0.0.1:9150 (Tor Browser)].
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen_addr)]
+    socks: Vec<SocketAddr>,
+}
+
+/// Parse an address and print it as JSON: its alternatives, sections and arguments, and
+/// which installed stack would dial each alternative.
+///
+/// A malformed address prints the error with its byte position on stderr and exits 2.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  multiserver addr 'net:example.org:8008~shs:DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ='
+  multiserver addr 'net:host:8008~~shs:key'      # exit 2: empty section ... at byte 14")]
+struct AddrArgs {
+    /// The multiserver address.
+    #[arg(value_name = "ADDR")]
+    address: String,
+}
+
+fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let mut addrs = text
+        .to_socket_addrs()
+        .map_err(|e| format!("expected HOST:PORT, e.g. 0.0.0.0:8008 or [::]:8008 ({e})"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("`{text}` resolves to no address"))
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0) {
+        return Err("the timeout must be more than 0 and at most 86400 seconds".into());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+fn init_logging(verbose: u8, default: &str) {
+    use tracing_subscriber::EnvFilter;
+    const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+    let base = LEVELS.iter().position(|l| *l == default).unwrap_or(2);
+    let level = LEVELS[(base + usize::from(verbose)).min(LEVELS.len() - 1)];
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(verbose >= 2)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Connect(_) => "error",
+        Command::Keygen(_) | Command::Addr(_) => "warn",
+    };
+    init_logging(cli.verbose, default_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return Failure::runtime(format!("cannot start the runtime: {e}")).report(),
+    };
+    let result = runtime.block_on(run(cli));
+    // A blocking read of stdin may still be pending (connect): do not wait for it.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let config_dir = || config::config_dir(cli.config_dir.as_ref());
+    match cli.command {
+        Command::Keygen(args) => {
+            let path = keys::secret_path(args.secret.as_ref(), &config_dir()?);
+            let keys = keys::create(&path)?;
+            error::print_line(&keys.public().to_string())?;
+            tracing::info!(path = %path.display(), "wrote a new secret");
+            Ok(())
+        }
+        Command::Addr(args) => {
+            let address = addr::parse(&args.address)?;
+            let identity = plugins::Identity {
+                keys: ms_shs::Keypair::generate()
+                    .map_err(|e| Failure::runtime(format!("cannot generate a key pair: {e}")))?,
+                app_key: ms_shs::NetworkKey::MAINNET,
+            };
+            let node = plugins::client(&identity, None, &[])?;
+            let json = addr::describe(&args.address, &address, &node);
+            let text = serde_json::to_string_pretty(&json)
+                .map_err(|e| Failure::runtime(format!("cannot print JSON: {e}")))?;
+            error::print_line(&text)?;
+            Ok(())
+        }
+        Command::Connect(args) => {
+            let address = addr::parse(&args.address)?;
+            let app_key = args.app_key.unwrap_or(ms_shs::NetworkKey::MAINNET);
+            let keys = if plugins::needs_identity(&address) {
+                let path = keys::secret_path(args.secret.as_ref(), &config_dir()?);
+                keys::load_or_create(&path)?
+            } else {
+                ms_shs::Keypair::generate()
+                    .map_err(|e| Failure::runtime(format!("cannot generate a key pair: {e}")))?
+            };
+            let identity = plugins::Identity { keys, app_key };
+            let node = plugins::client(&identity, args.timeout, &args.socks)?;
+            connect::run(&args.address, &address, &node).await
+        }
+        Command::Serve(args) => {
+            let dir = config_dir()?;
+            let path = keys::secret_path(args.secret.as_ref(), &dir);
+            let keys = keys::load_or_create(&path)?;
+            let identity = plugins::Identity {
+                keys,
+                app_key: args.app_key.unwrap_or(ms_shs::NetworkKey::MAINNET),
+            };
+            let unix = if args.no_unix {
+                None
+            } else {
+                Some(match args.unix {
+                    Some(p) => p,
+                    None => {
+                        config::ensure_dir(&dir)?;
+                        dir.join(config::SOCKET_FILE)
+                    }
+                })
+            };
+            let listen = plugins::Listen {
+                net: (!args.no_net).then_some(args.net),
+                ws: (!args.no_ws).then_some(args.ws),
+                unix,
+                allow: args.allow,
+            };
+            serve::run(&listen, &identity, args.echo).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn timeouts_are_positive_seconds() {
+        assert_eq!(
+            parse_timeout("1.5").unwrap(),
+            std::time::Duration::from_millis(1500)
+        );
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("-1").is_err());
+        assert!(parse_timeout("NaN").is_err());
+        assert!(parse_timeout("x").is_err());
+    }
+
+    #[test]
+    fn listen_addresses_take_ipv6() {
+        assert_eq!(
+            parse_listen_addr("[::]:8008").unwrap().to_string(),
+            "[::]:8008"
+        );
+        assert!(parse_listen_addr("8008").is_err());
+    }
+}

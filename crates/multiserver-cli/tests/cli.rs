@@ -1,0 +1,590 @@
+//! Drives the built `multiserver` binary: serve on loopback with OS-assigned ports, connect
+//! over each default stack, and the failure paths. Every test has its own temporary
+//! configuration directory; every child process is killed when its guard drops.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_multiserver");
+
+/// A command with a private configuration directory and no inherited logging settings.
+fn multiserver(config: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("MULTISERVER_CONFIG_DIR", config)
+        .env("XDG_CONFIG_HOME", config.join("xdg"))
+        .env("HOME", config.join("home"))
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Kills the child when dropped (a failing test leaves no process behind).
+struct Guard {
+    child: Child,
+}
+
+impl Guard {
+    fn spawn(cmd: &mut Command) -> Self {
+        let child = cmd.spawn().expect("spawn multiserver");
+        Self { child }
+    }
+
+    fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        self.child.wait().expect("wait for multiserver")
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut text);
+        }
+        text
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `serve`: its addresses per scope, and its stdout after them.
+struct Server {
+    guard: Guard,
+    scopes: Vec<(String, String)>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Server {
+    fn start(config: &Path, extra: &[&str]) -> Self {
+        let socket = config.join("sock");
+        let mut cmd = multiserver(config);
+        cmd.args([
+            "serve",
+            "--net",
+            "127.0.0.1:0",
+            "--ws",
+            "127.0.0.1:0",
+            "--unix",
+        ])
+        .arg(&socket)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut guard = Guard::spawn(&mut cmd);
+        let stdout = guard.child.stdout.take().expect("piped stdout");
+        let mut stdout = BufReader::new(stdout);
+        let mut scopes = Vec::new();
+        for _ in 0..3 {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read serve's stdout");
+            if line.is_empty() {
+                panic!("serve exited before listening: {}", guard.stderr());
+            }
+            let json: Value = serde_json::from_str(&line).expect("a JSON line");
+            let scope = json["scope"].as_str().expect("scope").to_owned();
+            let address = json["address"].as_str().expect("address").to_owned();
+            scopes.push((scope, address));
+        }
+        Self {
+            guard,
+            scopes,
+            stdout,
+        }
+    }
+
+    fn address(&self, scope: &str) -> &str {
+        &self
+            .scopes
+            .iter()
+            .find(|(s, _)| s == scope)
+            .expect("scope printed")
+            .1
+    }
+
+    /// The device-scope alternative whose stack starts with `transport`.
+    fn alternative(&self, transport: &str) -> String {
+        self.address("device")
+            .split(';')
+            .find(|a| a.starts_with(transport))
+            .unwrap_or_else(|| panic!("no {transport} alternative in {:?}", self.scopes))
+            .to_owned()
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.guard.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        self.guard.wait()
+    }
+}
+
+/// Runs `connect ADDR` with `input` on stdin (written from a thread, so that a large input
+/// cannot deadlock against the output), returns its output.
+fn connect(config: &Path, address: &str, input: Vec<u8>, extra: &[&str]) -> Output {
+    let mut cmd = multiserver(config);
+    cmd.arg("connect")
+        .arg(address)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn connect");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let writer = std::thread::spawn(move || {
+        // The peer may close first (a refused connection): ignore broken pipes.
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait for connect");
+    writer.join().expect("stdin writer");
+    output
+}
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    multiserver(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run multiserver")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i.wrapping_mul(31) ^ (i >> 8)) as u8)
+        .collect()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+#[test]
+fn serve_prints_scopes_and_echoes_over_every_default_stack() {
+    let dir = tempdir();
+    let mut server = Server::start(dir.path(), &["--echo"]);
+
+    let names: Vec<&str> = server.scopes.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(names, ["device", "local", "public"]);
+    // Bound to loopback: reachable from this device only.
+    assert_eq!(server.address("local"), "");
+    assert_eq!(server.address("public"), "");
+    // The secret was created on first run, in the configuration directory.
+    assert!(dir.path().join("secret").is_file());
+
+    let net = server.alternative("net:");
+    let ws = server.alternative("ws:");
+    let unix = server.alternative("unix:");
+    assert!(
+        net.starts_with("net:127.0.0.1:") && net.contains("~shs:"),
+        "{net}"
+    );
+    assert!(!net.starts_with("net:127.0.0.1:0~"), "real port: {net}");
+    assert!(
+        ws.starts_with("ws://127.0.0.1:") && ws.contains("~shs:"),
+        "{ws}"
+    );
+    assert!(!ws.starts_with("ws://127.0.0.1:0~"), "real port: {ws}");
+    assert_eq!(
+        unix,
+        format!("unix:{}~noauth", dir.path().join("sock").display())
+    );
+
+    for address in [&net, &ws, &unix] {
+        let input = pattern(200_000);
+        let output = connect(dir.path(), address, input.clone(), &[]);
+        assert!(
+            output.status.success(),
+            "{address}: {:?} {}",
+            output.status,
+            text(&output.stderr)
+        );
+        assert!(output.stdout == input, "{address}: echoed bytes differ");
+    }
+
+    // Nothing to send: our goodbye at once, the server's in return, exit 0.
+    let output = connect(dir.path(), &net, Vec::new(), &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(output.stdout.is_empty());
+
+    // The whole multi-address works too (first alternative wins).
+    let output = connect(dir.path(), server.address("device"), b"all".to_vec(), &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(output.stdout, b"all");
+
+    assert!(server.terminate().success());
+    assert!(!dir.path().join("sock").exists(), "unix socket removed");
+}
+
+#[test]
+fn serve_without_echo_prints_what_it_receives() {
+    let dir = tempdir();
+    let mut server = Server::start(dir.path(), &["--no-ws", "--no-unix"]);
+    assert_eq!(server.address("device").split(';').count(), 1);
+    let net = server.alternative("net:");
+
+    let output = connect(dir.path(), &net, b"hello from a client\n".to_vec(), &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(output.stdout, b"", "nothing is sent back without --echo");
+
+    let mut line = String::new();
+    server
+        .stdout
+        .read_line(&mut line)
+        .expect("read serve's stdout");
+    assert_eq!(line, "hello from a client\n");
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn sigterm_closes_connections_cleanly_and_exits_zero() {
+    let dir = tempdir();
+    let mut server = Server::start(dir.path(), &["--echo"]);
+    let socket = dir.path().join("sock");
+    assert!(socket.exists());
+
+    // A client that keeps its stdin open: only the server's goodbye can end it.
+    let mut cmd = multiserver(dir.path());
+    cmd.arg("connect")
+        .arg(server.alternative("net:"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut client = Guard::spawn(&mut cmd);
+    let mut stdin = client.child.stdin.take().expect("piped stdin");
+    let mut stdout = BufReader::new(client.child.stdout.take().expect("piped stdout"));
+    stdin.write_all(b"ping\n").expect("write to connect");
+    stdin.flush().expect("flush");
+    let mut echoed = String::new();
+    stdout.read_line(&mut echoed).expect("read the echo");
+    assert_eq!(echoed, "ping\n", "the connection is up");
+
+    let status = server.terminate();
+    assert!(status.success(), "serve exits 0 on SIGTERM: {status:?}");
+    assert!(!socket.exists(), "unix socket removed");
+
+    // The client saw the server close its side (box-stream goodbye) and exits 0.
+    let status = client.wait();
+    let stderr = client.stderr();
+    assert!(status.success(), "{status:?}: {stderr}");
+    drop(stdin);
+}
+
+#[test]
+fn allow_restricts_clients_to_the_listed_keys() {
+    let dir = tempdir();
+    let client_secret = dir.path().join("client-secret");
+    let output = run(
+        dir.path(),
+        &["keygen", "--secret", client_secret.to_str().expect("utf-8")],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let client_id = text(&output.stdout).trim().to_owned();
+
+    let other_secret = dir.path().join("other-secret");
+    let output = run(
+        dir.path(),
+        &["keygen", "--secret", other_secret.to_str().expect("utf-8")],
+    );
+    let other_id = text(&output.stdout).trim().to_owned();
+
+    let server = Server::start(
+        dir.path(),
+        &["--echo", "--no-ws", "--no-unix", "--allow", &client_id],
+    );
+    let net = server.alternative("net:");
+    let secret_flag = |p: &Path| vec!["--secret".to_owned(), p.display().to_string()];
+
+    let args = secret_flag(&client_secret);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = connect(dir.path(), &net, b"let me in".to_vec(), &args);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(output.stdout, b"let me in");
+
+    let args = secret_flag(&other_secret);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = connect(dir.path(), &net, b"let me in".to_vec(), &args);
+    assert!(!output.status.success(), "{other_id} must be refused");
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&net), "{stderr}");
+}
+
+#[test]
+fn the_app_key_must_match() {
+    let dir = tempdir();
+    let test_network = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let server = Server::start(
+        dir.path(),
+        &["--echo", "--no-ws", "--no-unix", "--app-key", test_network],
+    );
+    let net = server.alternative("net:");
+
+    let output = connect(
+        dir.path(),
+        &net,
+        b"x".to_vec(),
+        &["--app-key", test_network],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(output.stdout, b"x");
+
+    // The main network's key (the default) cannot talk to this node.
+    let output = connect(dir.path(), &net, b"x".to_vec(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&net), "{stderr}");
+
+    // Not a key at all: a usage error.
+    let output = run(dir.path(), &["connect", &net, "--app-key", "short"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn keygen_writes_a_secret_and_refuses_to_overwrite_it() {
+    let dir = tempdir();
+    let output = run(dir.path(), &["keygen"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let id = text(&output.stdout);
+    let id = id.trim();
+    assert!(
+        id.starts_with('@') && id.ends_with("=.ed25519") && id.len() == 53,
+        "{id}"
+    );
+    let path = dir.path().join("secret");
+    let before = std::fs::read(&path).expect("secret written");
+    assert!(text(&before).contains(id));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let output = run(dir.path(), &["keygen"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read(&path).expect("secret kept"), before);
+
+    // --secret, in a directory that does not exist yet.
+    let other: PathBuf = dir.path().join("nested").join("alice");
+    let output = run(
+        dir.path(),
+        &["keygen", "--secret", other.to_str().expect("utf-8")],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_ne!(text(&output.stdout).trim(), id);
+    let output = run(
+        dir.path(),
+        &["keygen", "--secret", other.to_str().expect("utf-8")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn addr_describes_alternatives_sections_and_stacks() {
+    let dir = tempdir();
+    let key = "DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=";
+    let address =
+        format!("net:example.org:8008~shs:{key};ws://example.org:8989~shs:{key};fake:x~nope");
+    let output = run(dir.path(), &["addr", &address]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(json["address"], address.as_str());
+    assert_eq!(json["dialable"], true);
+    let alternatives = json["alternatives"].as_array().expect("alternatives");
+    assert_eq!(alternatives.len(), 3);
+
+    let net = &alternatives[0];
+    assert_eq!(net["stack"], "net~shs");
+    assert_eq!(net["understood_by"], "net~shs");
+    assert_eq!(net["sections"][0]["name"], "net");
+    assert_eq!(net["sections"][0]["args"][0], "example.org");
+    assert_eq!(net["sections"][0]["args"][1], "8008");
+    assert_eq!(net["sections"][0]["plugin"], "net");
+    assert_eq!(net["sections"][1]["name"], "shs");
+    assert_eq!(net["sections"][1]["plugin"], "shs");
+    assert_eq!(net["sections"][1]["args"][0], key);
+
+    assert_eq!(alternatives[1]["understood_by"], "ws~shs");
+    assert_eq!(alternatives[1]["sections"][0]["plugin"], "ws");
+    assert_eq!(alternatives[2]["understood_by"], Value::Null);
+    assert_eq!(alternatives[2]["sections"][0]["plugin"], Value::Null);
+    assert_eq!(json["dial_order"].as_array().map(Vec::len), Some(2));
+
+    // A section a plugin claims but cannot use says why.
+    let output = run(dir.path(), &["addr", "net:example.org:http~shs:short"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(json["dialable"], false);
+    let alternative = &json["alternatives"][0];
+    assert_eq!(alternative["understood_by"], Value::Null);
+    assert!(alternative["sections"][0]["error"].is_string(), "{json}");
+    assert!(
+        !alternative["reasons"]
+            .as_array()
+            .expect("reasons")
+            .is_empty()
+    );
+}
+
+#[test]
+fn malformed_addresses_exit_2_with_the_position() {
+    let dir = tempdir();
+    for args in [
+        vec!["addr", "net:host:8008~~shs:key"],
+        vec!["connect", "net:host:8008~~shs:key"],
+    ] {
+        let output = run(dir.path(), &args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty());
+        let stderr = text(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("empty section"), "{stderr}");
+        assert!(stderr.contains("at byte 14"), "{stderr}");
+    }
+    let output = run(dir.path(), &["addr", "net:h:1;"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("at byte"));
+
+    // Well-formed, but nothing here speaks it: also an input error.
+    let output = run(dir.path(), &["connect", "fake:x~nope"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("fake:x~nope"), "{stderr}");
+}
+
+/// A loopback port where nothing listens (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local address").port()
+}
+
+#[test]
+fn a_refused_connection_fails_with_one_line_naming_the_address() {
+    let dir = tempdir();
+    let address = format!("net:127.0.0.1:{}", closed_port());
+    let output = connect(dir.path(), &address, Vec::new(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(
+        !dir.path().join("secret").exists(),
+        "a bare address needs no identity"
+    );
+
+    // Several alternatives: every attempt's error, still on one line.
+    let key = "DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=";
+    let missing = dir.path().join("no-such-socket");
+    let address = format!(
+        "net:127.0.0.1:{}~shs:{key};unix:{}~noauth",
+        closed_port(),
+        missing.display()
+    );
+    let output = connect(dir.path(), &address, Vec::new(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("[1]") && stderr.contains("[2]"), "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+}
+
+#[test]
+fn help_has_examples_everywhere_and_version_prints() {
+    let dir = tempdir();
+    for args in [
+        vec!["--help"],
+        vec!["keygen", "--help"],
+        vec!["serve", "--help"],
+        vec!["connect", "--help"],
+        vec!["addr", "--help"],
+    ] {
+        let output = run(dir.path(), &args);
+        assert!(output.status.success(), "{args:?}");
+        assert!(text(&output.stdout).contains("Examples:"), "{args:?}");
+    }
+    let output = run(dir.path(), &["--version"]);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stdout).trim(),
+        format!("multiserver {}", env!("CARGO_PKG_VERSION"))
+    );
+    let output = run(dir.path(), &["serve", "--net", "nonsense"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+/// A SOCKS5 proxy (microsocks, which `.ci/run` installs) on a free loopback port.
+fn start_socks_proxy() -> Option<(Guard, u16)> {
+    let port = closed_port();
+    let mut cmd = Command::new("microsocks");
+    cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = cmd.spawn().ok()?;
+    let guard = Guard { child };
+    // Wait until it accepts connections (bounded: it starts in milliseconds).
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some((guard, port));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("microsocks did not start listening on port {port}");
+}
+
+#[test]
+fn onion_addresses_go_through_the_socks_proxy() {
+    let Some((_proxy, proxy_port)) = start_socks_proxy() else {
+        eprintln!("skipped: microsocks is not installed (bash .ci/run installs it)");
+        return;
+    };
+    let dir = tempdir();
+    let server = Server::start(dir.path(), &["--echo", "--no-ws", "--no-unix"]);
+    // The proxy resolves the host itself, as Tor resolves an onion name.
+    let net = server.alternative("net:");
+    let onion = net.replacen("net:", "onion:", 1);
+    let socks = format!("127.0.0.1:{proxy_port}");
+    // The proxy cannot half-close (nor can Tor): the whole echo still arrives, because under
+    // shs the end of stdin is only the goodbye.
+    let input = pattern(100_000);
+    let output = connect(dir.path(), &onion, input.clone(), &["--socks", &socks]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(output.stdout == input, "echoed bytes differ");
+
+    // No proxy there: one line, naming the address.
+    let output = connect(
+        dir.path(),
+        &onion,
+        Vec::new(),
+        &["--socks", &format!("127.0.0.1:{}", closed_port())],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&onion), "{stderr}");
+}
