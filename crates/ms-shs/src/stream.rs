@@ -29,8 +29,14 @@ use crate::error::BoxStreamError;
 use crate::handshake::HandshakeOutcome;
 use crate::keys::PublicKey;
 
-/// Size of the read buffer: MAC room, a header and the largest body the 16-bit length allows.
+/// Size of the read buffer while data streams in: MAC room, a header and the largest body the
+/// 16-bit length allows (one big read per ~15 frames).
 const READ_BUF_LEN: usize = BODY_MAC_ROOM + HEADER_LEN + MAX_DECODED_BODY_LEN;
+
+/// Size of the read buffer of a quiet connection: room for one whole frame of the largest body
+/// any encoder sends (4096 bytes) and the next header. Idle connections are the common case on
+/// a pub, so this is what a connection costs while nothing happens.
+const SMALL_READ_BUF_LEN: usize = 8 * 1024;
 
 /// Compact the read buffer rather than read less than this.
 const MIN_READ: usize = 16 * 1024;
@@ -53,7 +59,9 @@ pub struct BoxStream<S> {
 
 struct ReadHalf {
     decoder: Decoder,
-    buf: Box<[u8]>,
+    /// `SMALL_READ_BUF_LEN` bytes while the connection is quiet, `READ_BUF_LEN` while data
+    /// streams in (grown when a read fills it, shrunk when the peer goes quiet).
+    buf: Vec<u8>,
     /// Undecoded bytes are `buf[start..end]`; `start >= BODY_MAC_ROOM` always, so a body can be
     /// opened in place with its MAC written just in front of it.
     start: usize,
@@ -100,7 +108,7 @@ impl<S> BoxStream<S> {
             remote,
             read: ReadHalf {
                 decoder,
-                buf: vec![0; READ_BUF_LEN].into_boxed_slice(),
+                buf: vec![0; SMALL_READ_BUF_LEN],
                 start: BODY_MAC_ROOM,
                 end: BODY_MAC_ROOM,
                 plain_start: 0,
@@ -109,7 +117,7 @@ impl<S> BoxStream<S> {
             },
             write: WriteHalf {
                 encoder,
-                buf: Vec::with_capacity(WRITE_QUEUE_LIMIT + HEADER_LEN + MAX_BODY_LEN),
+                buf: Vec::new(),
                 written: 0,
                 state: WriteState::Open,
             },
@@ -119,6 +127,12 @@ impl<S> BoxStream<S> {
     /// The peer's long-term public key, as proven by the handshake.
     pub fn remote(&self) -> PublicKey {
         self.remote
+    }
+
+    /// Bytes of buffer memory this stream holds now (read buffer and write queue). About 8 KiB
+    /// while the connection is quiet; up to ~140 KiB while data streams both ways.
+    pub fn buffer_memory(&self) -> usize {
+        self.read.buf.capacity() + self.write.buf.capacity()
     }
 
     /// The inner stream.
@@ -175,6 +189,28 @@ impl ReadHalf {
         }
     }
 
+    /// Whether nothing is buffered: no undecoded bytes and no plaintext to hand out.
+    fn is_empty(&self) -> bool {
+        self.start == self.end && self.plain_start == self.plain_end
+    }
+
+    /// Grows the buffer to its streaming size, keeping its contents.
+    fn grow(&mut self) {
+        if self.buf.len() < READ_BUF_LEN {
+            self.buf.resize(READ_BUF_LEN, 0);
+        }
+    }
+
+    /// Gives the streaming-size buffer back when nothing is buffered (the peer went quiet).
+    fn shrink(&mut self) {
+        if self.buf.len() > SMALL_READ_BUF_LEN && self.is_empty() {
+            self.start = BODY_MAC_ROOM;
+            self.end = BODY_MAC_ROOM;
+            self.buf.truncate(SMALL_READ_BUF_LEN);
+            self.buf.shrink_to_fit();
+        }
+    }
+
     /// Makes room at the end of the buffer by moving the undecoded bytes to the front (after
     /// the MAC room). Only called when no plaintext is pending.
     fn compact(&mut self) {
@@ -219,9 +255,26 @@ impl<S: AsyncRead + Unpin> AsyncRead for BoxStream<S> {
             if read.buf.len() - read.end < missing.max(MIN_READ) {
                 read.compact();
             }
+            if read.buf.len() - read.end < missing {
+                // A body longer than the small buffer holds (only non-JS encoders send those).
+                read.grow();
+            }
+            let room = read.buf.len() - read.end;
             let mut inner_buf = ReadBuf::new(&mut read.buf[read.end..]);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut inner_buf))?;
+            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut inner_buf);
             let n = inner_buf.filled().len();
+            match polled {
+                Poll::Pending => {
+                    read.shrink();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Ready(Ok(())) => {}
+            }
+            if n == room {
+                // The read filled the buffer: data is streaming, read more at a time.
+                read.grow();
+            }
             if n == 0 {
                 let error = match read.decoder.check_eof(read.end - read.start) {
                     Ok(()) => break,
@@ -258,7 +311,11 @@ impl WriteHalf {
             }
             self.written += n;
         }
+        // Keep room for about twice what was just sent: a streaming writer keeps its queue, a
+        // connection that goes back to small messages (or to silence) gives the memory back.
+        let sent = self.buf.len();
         self.buf.clear();
+        self.buf.shrink_to(2 * sent);
         self.written = 0;
         Poll::Ready(Ok(()))
     }

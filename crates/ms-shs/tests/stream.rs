@@ -386,3 +386,45 @@ async fn shutdown_sends_goodbye_and_later_writes_fail() {
         io::ErrorKind::BrokenPipe
     );
 }
+
+#[tokio::test]
+async fn a_quiet_connection_gives_its_streaming_buffers_back() {
+    let (mut client, mut server) = connected().await;
+    let idle = server.buffer_memory();
+    assert!(idle <= 8 * 1024, "a fresh connection holds {idle} bytes");
+    let data = vec![7u8; 2_000_000];
+    let (reader, writer) = tokio::join!(
+        async {
+            let mut back = vec![0u8; data.len()];
+            server.read_exact(&mut back).await.unwrap();
+            server.buffer_memory()
+        },
+        async {
+            client.write_all(&data).await.unwrap();
+            client.flush().await.unwrap();
+            client.buffer_memory()
+        }
+    );
+    assert!(
+        reader > 8 * 1024,
+        "streaming used only the small buffer ({reader})"
+    );
+    let _ = writer;
+    // Now nothing arrives: the pending read gives the big buffer back, and the writer's queue
+    // shrinks after a small write.
+    let pending =
+        tokio::time::timeout(Duration::from_millis(50), server.read(&mut [0u8; 16])).await;
+    assert!(pending.is_err(), "read something from a quiet peer");
+    assert!(
+        server.buffer_memory() <= 8 * 1024,
+        "{}",
+        server.buffer_memory()
+    );
+    client.write_all(b"small").await.unwrap();
+    client.flush().await.unwrap();
+    assert!(
+        client.buffer_memory() <= 8 * 1024 + 64,
+        "{}",
+        client.buffer_memory()
+    );
+}
