@@ -5,7 +5,7 @@
 // an SSB node uses. The Rust twin is `xtask bench-server` / `xtask bench-client`; both speak
 // the same small per-connection protocol and print the same JSON lines on stdout.
 //
-//   node bench.js server --seed HEX --stacks net~shs,ws~shs,unix~shs,net~noauth
+//   node bench.js server --seed HEX --stacks net~shs,ws~shs,unix~shs,net~noauth [--unix-dir D]
 //     -> {"event":"listening","pid":N,"addresses":{"net~shs":"net:127.0.0.1:P~shs:KEY",...}}
 //     stdin: a line "gc" runs a full GC (with --expose-gc) and answers {"event":"gc"};
 //     end of stdin (or SIGTERM) exits.
@@ -154,8 +154,9 @@ async function server (o) {
     if (transport === 'net') t = Net({ host: '127.0.0.1', port: await freePort() })
     else if (transport === 'ws') t = WS({ host: '127.0.0.1', port: await freePort() })
     else if (transport === 'unix') {
-      tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-js-'))
-      t = Unix({ path: tmpDir })
+      let dir = o['unix-dir']
+      if (!dir) dir = tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ms-bench-js-'))
+      t = Unix({ path: dir })
     } else throw new Error('unknown transport in ' + name)
     if (transform !== 'shs' && transform !== 'noauth') throw new Error('unknown transform in ' + name)
     plugs.push({ name, stack: [t, transform === 'shs' ? shs : noauth] })

@@ -2,13 +2,44 @@
 
 use std::process::ExitCode;
 
+mod bench;
+mod fuzz;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  bench          the Rust node against the JavaScript reference, side by side
+                 (cargo xtask bench --help; see docs/performance.md)
+  bench-server   a Rust benchmark server (run by `bench`)
+  bench-client   a Rust benchmark load generator (run by `bench`)
+  help           this text";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
         Some("help") | None => {
-            println!("usage: cargo xtask <command>\n\ncommands:\n  help    this text");
+            println!("{USAGE}");
             ExitCode::SUCCESS
         }
+        Some("bench") => bench::bench(rest),
+        Some(role @ ("bench-server" | "bench-client")) => {
+            let result = if role == "bench-server" {
+                bench::peer_server(rest)
+            } else {
+                bench::peer_client(rest)
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    println!("{}", serde_json::json!({"event": "fatal", "message": e}));
+                    eprintln!("xtask {role}: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some(other) => {
             eprintln!("xtask: unknown command `{other}` (try `cargo xtask help`)");
             ExitCode::from(2)
