@@ -420,6 +420,7 @@ async fn a_quiet_connection_gives_its_streaming_buffers_back() {
         "{}",
         server.buffer_memory()
     );
+    // The writer's queue shrinks after a small write.
     client.write_all(b"small").await.unwrap();
     client.flush().await.unwrap();
     assert!(
@@ -427,4 +428,18 @@ async fn a_quiet_connection_gives_its_streaming_buffers_back() {
         "{}",
         client.buffer_memory()
     );
+    // The shrunk reader goes on: the small message, then (quiet again, shrunk again) the goodbye
+    // as end-of-stream. A regression: offsets into the big buffer, left stale by the shrink,
+    // once made this end-of-stream panic.
+    let mut small = [0u8; 5];
+    server.read_exact(&mut small).await.unwrap();
+    assert_eq!(&small, b"small");
+    client.write_all(&vec![1u8; 100_000]).await.unwrap();
+    client.flush().await.unwrap();
+    let mut big = vec![0u8; 100_000];
+    server.read_exact(&mut big).await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(50), server.read(&mut [0u8; 16])).await;
+    assert!(quiet.is_err());
+    client.shutdown().await.unwrap();
+    assert_eq!(server.read(&mut [0u8; 16]).await.unwrap(), 0);
 }
