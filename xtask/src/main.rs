@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod fuzz;
+mod soak;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -13,6 +14,9 @@ commands:
                  (cargo xtask bench --help; see docs/performance.md)
   bench-server   a Rust benchmark server (run by `bench`)
   bench-client   a Rust benchmark load generator (run by `bench`)
+  fuzz           run every fuzz target for N minutes (cargo xtask fuzz --help)
+  soak           honest and hostile load against one node for N minutes
+                 (cargo xtask soak --help)
   help           this text";
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
             }
         }
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("soak") => soak::soak(rest),
         Some(other) => {
             eprintln!("xtask: unknown command `{other}` (try `cargo xtask help`)");
             ExitCode::from(2)
