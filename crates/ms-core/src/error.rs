@@ -160,6 +160,17 @@ pub enum Error {
         /// The transport's error.
         source: BoxError,
     },
+    /// The transport's own set-up of an accepted connection failed (a TLS or WebSocket
+    /// handshake, or a plain HTTP request that a WebSocket server answered).
+    #[error("{stack}: setting up the connection from {address} failed: {source}")]
+    Accept {
+        /// The stack.
+        stack: String,
+        /// The peer as the transport names it.
+        address: String,
+        /// The transport's error.
+        source: BoxError,
+    },
     /// A transform failed (handshake refused, wrong key, peer misbehaved, ...).
     #[error("{stack}: {transform} with {address} failed: {source}")]
     Transform {
@@ -220,6 +231,7 @@ impl Error {
     pub fn plugin_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         match self {
             Error::Connect { source, .. }
+            | Error::Accept { source, .. }
             | Error::Transform { source, .. }
             | Error::Listen { source, .. } => Some(source.as_ref()),
             Error::Config {

@@ -148,7 +148,7 @@ impl Stack {
     pub async fn upgrade_inbound(&self, accepted: Accepted) -> Result<Connection, Error> {
         let stack = self.name();
         let mut remote = Address::from_section(accepted.remote);
-        let mut stream = accepted.stream.await.map_err(|source| Error::Connect {
+        let mut stream = accepted.stream.await.map_err(|source| Error::Accept {
             stack: stack.clone(),
             address: remote.to_string(),
             source,

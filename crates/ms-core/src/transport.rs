@@ -38,8 +38,16 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Starts listening, as configured when the transport was built.
     ///
-    /// Client-only transports (such as `onion`) return an error.
+    /// Client-only transports (such as `onion`) return an error, and say so with
+    /// [`can_listen`](Self::can_listen).
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError>;
+
+    /// Whether this transport can listen at all. [`MultiServer::listen`](crate::MultiServer::listen)
+    /// skips the stacks of client-only transports (such as `onion`), so one node can serve
+    /// `net~shs` and dial `onion~shs`. Default: `true`.
+    fn can_listen(&self) -> bool {
+        true
+    }
 
     /// The scope `section` points into, when the transport can tell without I/O (used to order
     /// alternatives when the caller prefers a scope, see

@@ -1,0 +1,92 @@
+//! # ms-ws: the `ws` / `wss` transport for multiserver
+//!
+//! WebSockets as the JavaScript reference (`multiserver` 3.8.2, `plugins/ws.js`) speaks them:
+//! each multiserver byte stream is carried in binary WebSocket messages, whose boundaries mean
+//! nothing (the reference sends every box-stream header and body as its own message).
+//!
+//! ## Addresses
+//!
+//! A `ws` section is a URL, not a `name:argument` list: `ws://host[:port][/path][?query]` or
+//! `wss://…`, IPv6 hosts in brackets (`ws://[::1]:8989`), default ports 80 and 443 left out when
+//! printing. The client keeps the path and query when dialling; the server accepts upgrades
+//! on any path and never advertises one. `ws:host:port` (no `//`) is refused with a
+//! [`SectionError`](ms_core::SectionError) (the reference would dial `ws://localhost/host:port`).
+//!
+//! | where | text |
+//! | --- | --- |
+//! | advertised, device scope | `ws://127.0.0.1:8989` |
+//! | advertised, public scope with `external` | `wss://example.org` |
+//! | the dialler's view of the server | the URL dialled, e.g. `ws://example.org:8989/path` |
+//! | the server's view of the dialler | `ws://<ip>:<port>` (the reference prints `ws:<ip>`) |
+//!
+//! ## Serving
+//!
+//! ```no_run
+//! use ms_core::{MultiServer, Scope, Scopes, Stack};
+//! use ms_ws::{HttpHandler, HttpResponse, WsTransport};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let ws = WsTransport::builder()
+//!     .host("0.0.0.0")
+//!     .port(8989)
+//!     .scopes(Scopes::DEVICE | Scopes::LOCAL | Scopes::PUBLIC)
+//!     .external(["example.org"])
+//!     .tls_pem("/etc/ssb/cert.pem", "/etc/ssb/key.pem") // serve wss
+//!     .http_handler(HttpHandler::new(|_req| async { HttpResponse::text(200, "hello\n") }))
+//!     .build()?;
+//! let node = MultiServer::new([Stack::new(ws)])?;
+//! let mut server = node.listen().await?;
+//! println!("{}", server.address(Scope::Public)); // wss://example.org:8989
+//! while let Some(conn) = server.accept().await {
+//!     // ...
+//! #   drop(conn);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Each accepted TCP connection is set up (TLS, the HTTP request, the upgrade) in
+//! [`Accepted::pending`](ms_core::Accepted::pending), so a slow peer never holds up the others;
+//! the request head and body are bounded and the set-up has a deadline (see [`WsOptions`]).
+//! A plain HTTP request is answered by the [`HttpHandler`] (or with `426 Upgrade Required`) and
+//! then ends as a [`WsError::NotWebSocket`] (the node reports it as a rejected connection).
+//!
+//! ## Dialling
+//!
+//! ```no_run
+//! use ms_core::{MultiServer, Stack};
+//! use ms_ws::WsTransport;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = MultiServer::new([Stack::new(WsTransport::builder().build()?)])?;
+//! let conn = node.connect("wss://example.org/room").await?;
+//! # drop(conn);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `wss` servers are verified against the webpki (Mozilla) roots unless
+//! [`WsBuilder::client_roots`] sets others. TLS is rustls with the `ring` provider.
+//!
+//! ## Stream behaviour
+//!
+//! See [`WsStream`]: writes are coalesced into messages of at most
+//! [`WsOptions::write_message_size`] bytes and sent on flush; incoming binary and text
+//! messages are both read as bytes; idle connections are pinged and dropped when the peer stops
+//! answering ([`Keepalive`]); `shutdown` sends a close frame. WebSockets cannot half-close.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+mod http;
+mod stream;
+pub mod tls;
+mod transport;
+mod url;
+
+pub use error::{ErrorKind, WsError};
+pub use http::{HttpHandler, HttpRequest, HttpResponse, MAX_HEADERS};
+pub use stream::{Keepalive, WsStream};
+pub use transport::{IoStream, WsBuilder, WsOptions, WsTransport};
+pub use url::{Scheme, WsUrl};
