@@ -67,7 +67,7 @@ mod transport;
 
 pub use error::{ConfigError, NetError};
 pub use listener::NetListener;
-pub use transport::{DEFAULT_CONNECT_TIMEOUT, ExternalHosts, Net, NetBuilder};
+pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_STAGGER, ExternalHosts, Net, NetBuilder};
 
 /// The README's example compiles.
 #[cfg(doctest)]

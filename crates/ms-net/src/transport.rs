@@ -22,6 +22,10 @@ use crate::{ConfigError, NetError, NetListener};
 /// The connect timeout used unless [`NetBuilder::connect_timeout`] says otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long one connection attempt runs alone before the next resolved address is tried too,
+/// unless [`NetBuilder::stagger`] says otherwise.
+pub const DEFAULT_STAGGER: Duration = Duration::from_millis(250);
+
 /// The `net` transport: TCP, `net:<host>:<port>` addresses.
 ///
 /// Cheap to clone. Build one with [`Net::new`] (device scope, `127.0.0.1`, OS-assigned port)
@@ -47,6 +51,7 @@ pub(crate) struct Config {
     pub(crate) scopes: Scopes,
     pub(crate) external: Vec<String>,
     pub(crate) connect_timeout: Duration,
+    pub(crate) stagger: Duration,
 }
 
 impl Net {
@@ -58,6 +63,7 @@ impl Net {
                 scopes: Scopes::DEVICE,
                 external: Vec::new(),
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                stagger: DEFAULT_STAGGER,
             }),
         }
     }
@@ -150,31 +156,16 @@ impl Net {
                 host: target.host().to_owned(),
             });
         }
+        let addrs = interleave_families(addrs);
         tracing::trace!(?addrs, "resolved");
-        let mut attempts = Vec::with_capacity(addrs.len());
-        for (i, addr) in addrs.iter().enumerate() {
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(timed_out());
+        let attempts = match race(&addrs, deadline, self.config.stagger).await {
+            Ok((stream, addr)) => {
+                set_nodelay(&stream);
+                return Ok((stream, addr));
             }
-            // Equal shares of what is left; `addrs.len() - i` is at least 1.
-            let left = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
-            let attempt_deadline = now + (deadline - now) / left;
-            match tokio::time::timeout_at(attempt_deadline, TcpStream::connect(addr)).await {
-                Ok(Ok(stream)) => {
-                    set_nodelay(&stream);
-                    return Ok((stream, *addr));
-                }
-                Ok(Err(error)) => {
-                    tracing::debug!(%addr, %error, "connect attempt failed");
-                    attempts.push((*addr, error));
-                }
-                Err(_) => {
-                    tracing::debug!(%addr, "connect attempt timed out");
-                    attempts.push((*addr, std::io::ErrorKind::TimedOut.into()));
-                }
-            }
-        }
+            Err(Some(attempts)) => attempts,
+            Err(None) => return Err(timed_out()),
+        };
         let all = |kind| attempts.iter().all(|(_, e)| e.kind() == kind);
         if all(std::io::ErrorKind::ConnectionRefused) {
             Err(NetError::Refused {
@@ -285,6 +276,7 @@ pub struct NetBuilder {
     scopes: Scopes,
     external: Vec<String>,
     connect_timeout: Duration,
+    stagger: Duration,
 }
 
 impl Default for NetBuilder {
@@ -295,6 +287,7 @@ impl Default for NetBuilder {
             scopes: Scopes::DEVICE,
             external: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            stagger: DEFAULT_STAGGER,
         }
     }
 }
@@ -344,6 +337,14 @@ impl NetBuilder {
         self
     }
 
+    /// When a host name resolves to several addresses, how long one attempt runs alone before
+    /// the next address is tried alongside it (default [`DEFAULT_STAGGER`], as "happy
+    /// eyeballs", RFC 8305, recommends). A failed attempt starts the next one at once.
+    pub fn stagger(mut self, delay: Duration) -> Self {
+        self.stagger = delay;
+        self
+    }
+
     /// Checks the options and builds the transport.
     pub fn build(self) -> Result<Net, ConfigError> {
         if !self.external.is_empty() && !self.scopes.contains(Scope::Public) {
@@ -363,8 +364,81 @@ impl NetBuilder {
                 scopes: self.scopes,
                 external: self.external,
                 connect_timeout: self.connect_timeout,
+                stagger: self.stagger,
             }),
         })
+    }
+}
+
+/// Happy eyeballs (RFC 8305): the first address at once, the next when one fails or after the
+/// stagger delay; the first connection wins and the others are aborted (dropping `running`).
+/// `Err(None)`: the deadline passed; `Err(Some(_))`: every address failed, with each error.
+async fn race(
+    addrs: &[SocketAddr],
+    deadline: Instant,
+    stagger: Duration,
+) -> Result<(TcpStream, SocketAddr), Option<Vec<(SocketAddr, std::io::Error)>>> {
+    let mut running = tokio::task::JoinSet::new();
+    let start = |running: &mut tokio::task::JoinSet<_>, addr: SocketAddr| {
+        running.spawn(async move { (addr, TcpStream::connect(addr).await) });
+    };
+    let mut next = 0;
+    let mut next_start = Instant::now();
+    let mut attempts = Vec::with_capacity(addrs.len());
+    loop {
+        let more = next < addrs.len();
+        let stagger_elapsed = async {
+            if more {
+                tokio::time::sleep_until(next_start).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        let start_next = tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return Err(None),
+            () = stagger_elapsed => true,
+            joined = running.join_next() => match joined {
+                Some(Ok((addr, Ok(stream)))) => return Ok((stream, addr)),
+                Some(Ok((addr, Err(error)))) => {
+                    tracing::debug!(%addr, %error, "connect attempt failed");
+                    attempts.push((addr, error));
+                    more
+                }
+                Some(Err(join_error)) => {
+                    tracing::debug!(%join_error, "connect attempt ended abnormally");
+                    more
+                }
+                None if more => true,
+                None => break,
+            },
+        };
+        if start_next {
+            if let Some(&addr) = addrs.get(next) {
+                start(&mut running, addr);
+            }
+            next += 1;
+            next_start = Instant::now() + stagger;
+        } else if running.is_empty() {
+            break;
+        }
+    }
+    Err(Some(attempts))
+}
+
+/// Orders resolved addresses as RFC 8305 does: alternate address families, starting with the
+/// family of the first address the resolver returned.
+fn interleave_families(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
+    let (mut preferred, mut other): (Vec<_>, Vec<_>) =
+        addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
+    let mut out = Vec::with_capacity(preferred.len() + other.len());
+    preferred.reverse();
+    other.reverse();
+    loop {
+        match (preferred.pop(), other.pop()) {
+            (None, None) => return out,
+            (a, b) => out.extend(a.into_iter().chain(b)),
+        }
     }
 }
 
@@ -432,5 +506,69 @@ impl<S: AsRef<str>> ExternalHosts for &[S] {
 impl<S: AsRef<str>> ExternalHosts for Vec<S> {
     fn add_to(self, list: &mut Vec<String>) {
         list.extend(self.iter().map(|s| s.as_ref().to_owned()));
+    }
+}
+
+#[cfg(test)]
+mod happy_eyeballs_tests {
+    use super::*;
+
+    #[test]
+    fn resolved_addresses_alternate_families_starting_with_the_first() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let got = interleave_families(vec![
+            a("[::1]:1"),
+            a("[::2]:1"),
+            a("[::3]:1"),
+            a("127.0.0.1:1"),
+            a("127.0.0.2:1"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                a("[::1]:1"),
+                a("127.0.0.1:1"),
+                a("[::2]:1"),
+                a("127.0.0.2:1"),
+                a("[::3]:1")
+            ]
+        );
+        let got = interleave_families(vec![a("127.0.0.1:1"), a("[::1]:1")]);
+        assert_eq!(got, [a("127.0.0.1:1"), a("[::1]:1")]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_address_starts_the_next_one_at_once() {
+        // The first address refuses (a port that was just freed); only the second listens.
+        // With a stagger far past the deadline, only "a failure starts the next" can connect.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let live = listener.local_addr().unwrap();
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (_, reached) = race(&[dead, live], deadline, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(reached, live);
+    }
+
+    #[tokio::test]
+    async fn when_every_address_fails_each_error_is_reported() {
+        let dead1 = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let dead2 = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let err = race(&[dead1, dead2], deadline, Duration::from_millis(250))
+            .await
+            .unwrap_err();
+        let attempts = err.expect("both addresses refused, not a timeout");
+        assert_eq!(attempts.len(), 2);
     }
 }
