@@ -149,29 +149,15 @@ pub fn assert_same(what: &str, got: &[u8], want: &[u8]) {
     }
 }
 
-/// Sends `data` on `conn` while reading the same number of bytes back, and returns them.
+/// Sends `data` on `conn` while reading the same number of bytes back, and returns them
+/// (bounded by [`STEP`]).
 pub async fn echo_through<S>(conn: &mut S, data: &[u8]) -> Vec<u8>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (mut reader, mut writer) = tokio::io::split(conn);
-    let write = async {
-        writer.write_all(data).await.expect("write failed");
-        writer.flush().await.expect("flush failed");
-    };
-    let read = async {
-        let mut back = vec![0u8; data.len()];
-        reader
-            .read_exact(&mut back)
-            .await
-            .expect("reading the echo failed");
-        back
-    };
-    let ((), back) = tokio::time::timeout(STEP, async { tokio::join!(write, read) })
+    tokio::time::timeout(STEP, ms_testkit::echo(conn, data))
         .await
-        .expect("the echo did not come back in time");
-    back
+        .expect("the echo did not come back in time")
 }
 
 /// A Rust server that echoes every connection and reports each one's remote address.

@@ -226,3 +226,27 @@ impl Rng {
         seed
     }
 }
+
+/// A short, stable name for why a node rejected an inbound connection, for counting
+/// rejections by kind: `timeout`, `invalid challenge`, `low-order point`, `refused by auth`,
+/// `client auth does not open`, `bad signature`, `peer hung up`, or the error itself.
+pub fn rejection_kind(error: &ms_core::Error) -> String {
+    use ms_shs::HandshakeError;
+    if error.is_timeout() {
+        return "timeout".into();
+    }
+    match error
+        .plugin_error()
+        .and_then(|e| e.downcast_ref::<HandshakeError>())
+    {
+        Some(HandshakeError::Timeout) => "timeout".into(),
+        Some(HandshakeError::InvalidChallenge { .. }) => "invalid challenge".into(),
+        Some(HandshakeError::LowOrderPoint) => "low-order point".into(),
+        Some(HandshakeError::Rejected) => "refused by auth".into(),
+        Some(HandshakeError::ServerKeyMismatch) => "client auth does not open".into(),
+        Some(HandshakeError::BadSignature { .. }) => "bad signature".into(),
+        Some(HandshakeError::PeerHungUp { .. }) => "peer hung up".into(),
+        Some(other) => other.to_string(),
+        None => error.to_string(),
+    }
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use ms_core::{AuthValue, Event, MultiServer, Scope, Stack};
 use ms_net::Net;
-use ms_shs::{HandshakeError, Keypair, NetworkKey, Shs};
+use ms_shs::{Keypair, NetworkKey, Shs};
 use ms_system_tests::{Attack, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -175,7 +175,10 @@ async fn run(duration: Duration, honest: usize, hostile: usize) -> ExitCode {
                             let _ = w.shutdown().await;
                         });
                     }
-                    Event::Rejected { error, .. } => bump(&counters.rejections, kind(&error)),
+                    Event::Rejected { error, .. } => bump(
+                        &counters.rejections,
+                        ms_system_tests::rejection_kind(&error),
+                    ),
                     _ => {}
                 }
             }
@@ -320,28 +323,6 @@ async fn honest_round(
     tokio::time::timeout(Duration::from_secs(30), exchange)
         .await
         .unwrap_or_else(|_| Err("timed out".into()))
-}
-
-fn kind(error: &ms_core::Error) -> String {
-    if error.is_timeout() {
-        return "timeout".into();
-    }
-    match error
-        .plugin_error()
-        .and_then(|e| e.downcast_ref::<HandshakeError>())
-    {
-        Some(HandshakeError::InvalidChallenge { .. }) => {
-            "invalid challenge (wrong network key or garbage)".into()
-        }
-        Some(HandshakeError::LowOrderPoint) => "low-order point".into(),
-        Some(HandshakeError::Rejected) => "refused by auth".into(),
-        Some(HandshakeError::ServerKeyMismatch) => "client auth does not open".into(),
-        Some(HandshakeError::BadSignature { .. }) => "bad signature".into(),
-        Some(HandshakeError::PeerHungUp { .. }) => "peer hung up".into(),
-        Some(HandshakeError::Timeout) => "timeout".into(),
-        Some(other) => format!("{other}"),
-        None => format!("{error}"),
-    }
 }
 
 fn report(

@@ -25,4 +25,4 @@ mod mem;
 pub mod suite;
 
 pub use mem::{Fault, MemNetwork, MemStream, MemTransport};
-pub use suite::{EchoServer, Fixture, echo_round_trip, pattern};
+pub use suite::{EchoServer, Fixture, echo, echo_round_trip, pattern};

@@ -137,7 +137,7 @@ impl EchoServer {
         let task = tokio::spawn(async move {
             while let Some(conn) = server.accept().await {
                 count_tx.send_modify(|n| *n += 1);
-                tokio::spawn(echo(conn));
+                tokio::spawn(serve_echo(conn));
             }
             // Waits until the listeners are released, so a dial after `close` finds nothing.
             server.close().await;
@@ -162,7 +162,7 @@ impl EchoServer {
     }
 }
 
-async fn echo(conn: Connection) {
+async fn serve_echo(conn: Connection) {
     let (mut reader, mut writer) = tokio::io::split(conn);
     let _ = tokio::io::copy(&mut reader, &mut writer).await;
     let _ = writer.shutdown().await;
@@ -181,8 +181,12 @@ pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// Writes `data` while reading the same amount back, then checks it.
-pub async fn echo_round_trip(conn: &mut Connection, data: &[u8]) {
+/// Writes `data` while reading the same number of bytes back (concurrently, so a large
+/// transfer cannot deadlock on full buffers) and returns what came back.
+pub async fn echo<S>(conn: &mut S, data: &[u8]) -> Vec<u8>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let (mut reader, mut writer) = tokio::io::split(conn);
     let write = async {
         writer.write_all(data).await.expect("write failed");
@@ -197,6 +201,12 @@ pub async fn echo_round_trip(conn: &mut Connection, data: &[u8]) {
         back
     };
     let ((), back) = tokio::join!(write, read);
+    back
+}
+
+/// Writes `data` while reading the same amount back, then checks it.
+pub async fn echo_round_trip(conn: &mut Connection, data: &[u8]) {
+    let back = echo(conn, data).await;
     assert!(
         back == data,
         "the echo differs from what was sent ({} bytes)",
