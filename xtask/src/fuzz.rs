@@ -58,8 +58,8 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
 /// What one target's run produced.
 struct Outcome {
     target: String,
-    runs: Option<u64>,
-    seconds: Option<u64>,
+    /// Runs and seconds; `None` if libFuzzer printed no statistics at all.
+    stats: Option<Stats>,
     corpus: (usize, usize),
     status_ok: bool,
     artifacts: Vec<PathBuf>,
@@ -238,11 +238,12 @@ fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> io::Result<Outcome
     let before = file_names(&artifacts_dir);
 
     // libFuzzer's -jobs mode writes the worker's output to fuzz-<n>.log in the current
-    // directory: run from the work directory so it lands there.
+    // directory: run from the work directory so it lands there. No `-O`: cargo-fuzz's default
+    // build is optimised *with* debug assertions and overflow checks, which `-O` turns off.
     let log = work.join("cargo-fuzz.log");
     let status = Command::new("cargo")
         .current_dir(&work)
-        .args(["+nightly", "fuzz", "run", "-O", "--fuzz-dir"])
+        .args(["+nightly", "fuzz", "run", "--fuzz-dir"])
         .arg(fuzz_dir)
         .arg(target)
         .arg(&corpus)
@@ -271,7 +272,7 @@ fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> io::Result<Outcome
     let combined = work.join("all.log");
     fs::write(&combined, &text)?;
 
-    let (runs, secs) = parse_done(&text).map_or((None, None), |(r, s)| (Some(r), Some(s)));
+    let stats = parse_stats(&text);
     let mut artifacts: Vec<PathBuf> = file_names(&artifacts_dir)
         .difference(&before)
         .map(|n| artifacts_dir.join(n))
@@ -287,8 +288,7 @@ fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> io::Result<Outcome
     }
     let outcome = Outcome {
         target: target.to_owned(),
-        runs,
-        seconds: secs,
+        stats,
         corpus: (seeds, file_names(&corpus).len()),
         status_ok: status.success(),
         artifacts,
@@ -301,27 +301,68 @@ fn run_target(fuzz_dir: &Path, target: &str, seconds: u64) -> io::Result<Outcome
     Ok(outcome)
 }
 
-/// The last `Done N runs in S second(s)` line of libFuzzer's output.
-fn parse_done(text: &str) -> Option<(u64, u64)> {
-    text.lines().rev().find_map(|line| {
+/// Executions and time of one run.
+#[derive(Debug, PartialEq, Eq)]
+struct Stats {
+    runs: u64,
+    seconds: u64,
+    /// From libFuzzer's final `Done` line; otherwise (the run stopped at a crash) estimated from
+    /// its last status line (`#<runs> … exec/s: <rate>`).
+    exact: bool,
+}
+
+/// The last `Done N runs in S second(s)` line of libFuzzer's output or, failing that, its last
+/// status line.
+fn parse_stats(text: &str) -> Option<Stats> {
+    let done = text.lines().rev().find_map(|line| {
         let rest = line.trim().strip_prefix("Done ")?;
         let (runs, rest) = rest.split_once(" runs in ")?;
         let (secs, _) = rest.split_once(' ')?;
-        Some((runs.parse().ok()?, secs.parse().ok()?))
+        Some(Stats {
+            runs: runs.parse().ok()?,
+            seconds: secs.parse().ok()?,
+            exact: true,
+        })
+    });
+    done.or_else(|| {
+        text.lines().rev().find_map(|line| {
+            let runs: u64 = line
+                .strip_prefix('#')?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            let rate: u64 = line
+                .split_once("exec/s: ")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some(Stats {
+                runs,
+                seconds: runs / rate.max(1),
+                exact: false,
+            })
+        })
     })
 }
 
 fn print_summary(outcomes: &[Outcome]) {
-    let show = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    let approx = |s: &Stats| if s.exact { "" } else { "~" };
     println!();
     println!(
         "{:<20} {:>12} {:>8} {:>8} {:>11} {:>8}  artifacts",
         "target", "runs", "seconds", "exec/s", "corpus", "crashes"
     );
     for o in outcomes {
-        let rate = match (o.runs, o.seconds) {
-            (Some(r), Some(s)) if s > 0 => (r / s).to_string(),
-            _ => "?".to_owned(),
+        let (runs, seconds, rate) = match &o.stats {
+            Some(s) => (
+                format!("{}{}", approx(s), s.runs),
+                format!("{}{}", approx(s), s.seconds),
+                (s.runs / s.seconds.max(1)).to_string(),
+            ),
+            None => ("?".to_owned(), "?".to_owned(), "?".to_owned()),
         };
         let crashes = if o.status_ok || o.crashes() > 0 {
             o.crashes().to_string()
@@ -340,8 +381,8 @@ fn print_summary(outcomes: &[Outcome]) {
         println!(
             "{:<20} {:>12} {:>8} {:>8} {:>11} {:>8}  {artifacts}",
             o.target,
-            show(o.runs),
-            show(o.seconds),
+            runs,
+            seconds,
             rate,
             format!("{}→{}", o.corpus.0, o.corpus.1),
             crashes,
@@ -357,8 +398,19 @@ mod tests {
     fn finds_the_last_done_line() {
         let log =
             "INFO: x\nDone 12 runs in 1 second(s)\n#5 pulse\nDone 4130371 runs in 601 second(s)\n";
-        assert_eq!(parse_done(log), Some((4_130_371, 601)));
-        assert_eq!(parse_done("no summary"), None);
+        let stats = parse_stats(log).unwrap();
+        assert_eq!(
+            (stats.runs, stats.seconds, stats.exact),
+            (4_130_371, 601, true)
+        );
+        assert_eq!(parse_stats("no summary"), None);
+        let crashed = "#876676\tREDUCE cov: 3153 ft: 9568 corp: 363/143Kb lim: 4246 exec/s: 1585 rss: 443Mb\n\
+                       thread '<unnamed>' panicked at x.rs:1:1\n";
+        let stats = parse_stats(crashed).unwrap();
+        assert_eq!(
+            (stats.runs, stats.seconds, stats.exact),
+            (876_676, 553, false)
+        );
     }
 
     #[test]
