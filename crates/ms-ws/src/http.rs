@@ -74,6 +74,14 @@ impl HttpRequest {
     }
 }
 
+/// A `Content-Length` value: one or more ASCII digits (no sign, no spaces), as RFC 9112 says.
+fn parse_content_length(value: &[u8]) -> Option<usize> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 /// The handler's answer. The server adds `Content-Length` and `Connection: close`.
 ///
 /// ```
@@ -344,14 +352,17 @@ where
     if header("transfer-encoding").is_some() {
         return refuse(io, peer, 501, "chunked request bodies are not supported").await;
     }
-    let length = match header("content-length").map(trim) {
+    // RFC 9112: `Content-Length = 1*DIGIT`; several headers must agree (else 400), so that a
+    // proxy in front and this server can never frame the body differently.
+    let mut lengths = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| parse_content_length(trim(v)));
+    let length = match lengths.next() {
         None => 0,
-        Some(v) => match std::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.parse::<usize>().ok())
-        {
-            Some(n) => n,
-            None => return refuse(io, peer, 400, "invalid Content-Length").await,
+        Some(first) => match (first, lengths.all(|other| other == first)) {
+            (Some(n), true) => n,
+            _ => return refuse(io, peer, 400, "invalid Content-Length").await,
         },
     };
     if length > limits.max_body {
@@ -625,6 +636,27 @@ mod tests {
         )
         .await;
         assert!(matches!(err, WsError::BadRequest { status: 501, .. }));
+        // Content-Length is 1*DIGIT, and several must agree (RFC 9112).
+        for bad in [
+            &b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 3\r\n\r\nabc",
+            b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\nabc",
+        ] {
+            let (err, answer) = plain(bad, Some(&handler)).await;
+            assert!(
+                matches!(err, WsError::BadRequest { status: 400, .. }),
+                "{answer}"
+            );
+        }
+        let (err, answer) = plain(
+            b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+            Some(&handler),
+        )
+        .await;
+        assert!(
+            matches!(err, WsError::NotWebSocket { status: 200, .. }),
+            "{answer}"
+        );
     }
 
     #[tokio::test]
