@@ -132,10 +132,14 @@ where
     let (state, msg1) =
         ClientHandshake::new(options.network_key, keypair.clone(), *server, ephemeral)?;
     let outcome = with_deadline(options.timeout, async {
+        let mut state = state;
         send(&mut stream, &msg1, Message::ServerHello).await?;
+        // Work that needs no answer, done while the answer is on its way.
+        state.precompute()?;
         let msg2 = receive(&mut stream, Message::ServerHello).await?;
-        let (state, msg3) = state.read_server_hello(&msg2)?;
+        let (mut state, msg3) = state.read_server_hello(&msg2)?;
         send(&mut stream, &msg3, Message::ServerAccept).await?;
+        state.precompute()?;
         let msg4 = receive(&mut stream, Message::ServerAccept).await?;
         state.read_server_accept(&msg4)
     })
@@ -164,8 +168,9 @@ where
     let state = ServerHandshake::new(options.network_key, keypair.clone(), ephemeral);
     let (outcome, auth) = with_deadline(options.timeout, async {
         let msg1 = receive(&mut stream, Message::ClientHello).await?;
-        let (state, msg2) = state.read_client_hello(&msg1)?;
+        let (mut state, msg2) = state.read_client_hello(&msg1)?;
         send(&mut stream, &msg2, Message::ClientAuth).await?;
+        state.precompute()?;
         let msg3 = receive(&mut stream, Message::ClientAuth).await?;
         let pending = state.read_client_auth(&msg3)?;
         let Some(auth) = authorize(pending.client()).await else {

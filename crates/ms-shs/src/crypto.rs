@@ -9,8 +9,11 @@
 //! Secrets returned from here are wrapped in [`Zeroizing`] so they are wiped when dropped.
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
+#[cfg(any(test, not(feature = "aws-lc")))]
 use curve25519_dalek::montgomery::MontgomeryPoint;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+#[cfg(not(feature = "aws-lc"))]
+use ed25519_dalek::Signer as _;
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
@@ -54,11 +57,6 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 /// An X25519 secret scalar as libsodium stores it (clamped when derived from Ed25519).
 pub(crate) type X25519Secret = Zeroizing<[u8; 32]>;
 
-/// The X25519 public key for `secret` (`crypto_scalarmult_base`).
-pub(crate) fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
-    MontgomeryPoint::mul_base_clamped(*secret).to_bytes()
-}
-
 /// Initialises libsodium once: `sodium_init` picks the fastest implementations for this CPU
 /// (AVX2 Salsa20, the sandy2x Curve25519 code); without it libsodium runs portable code.
 #[cfg(feature = "libsodium")]
@@ -70,28 +68,129 @@ fn sodium() {
     });
 }
 
-/// `crypto_scalarmult`: X25519. An all-zero result (the peer sent a low-order point) is an error,
-/// exactly where libsodium fails.
+/// An X25519 secret prepared for Diffie-Hellman, with its public key.
 ///
-/// With the `libsodium` feature this is libsodium's own (about 1.8× faster than
-/// curve25519-dalek here, see docs/decisions.md); both give identical results.
-pub(crate) fn x25519(secret: &[u8; 32], public: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
-    #[cfg(feature = "libsodium")]
-    {
-        sodium();
-        libsodium_rs::crypto_scalarmult::curve25519::scalarmult(secret, public)
-            .ok()
-            .map(Zeroizing::new)
-    }
-    #[cfg(not(feature = "libsodium"))]
-    {
-        let shared = Zeroizing::new(MontgomeryPoint(*public).mul_clamped(*secret).to_bytes());
-        if bool::from(shared.ct_eq(&[0u8; 32])) {
-            None
-        } else {
-            Some(shared)
+/// Built once per key (an ephemeral key serves two exchanges, the long-term key one per
+/// handshake). Backends, fastest first (docs/decisions.md has the figures): aws-lc (feature
+/// `aws-lc`, the default), libsodium (feature `libsodium`), curve25519-dalek. All give identical
+/// results, and all treat an all-zero result as an error exactly where libsodium does.
+pub(crate) struct DhKey {
+    public: [u8; 32],
+    #[cfg(feature = "aws-lc")]
+    key: aws_lc_rs::agreement::PrivateKey,
+    #[cfg(not(feature = "aws-lc"))]
+    secret: X25519Secret,
+}
+
+impl DhKey {
+    /// Prepares `scalar` (clamped by X25519 itself) and computes its public key
+    /// (`crypto_scalarmult_base`).
+    pub(crate) fn new(scalar: &[u8; 32]) -> Self {
+        #[cfg(feature = "aws-lc")]
+        {
+            use aws_lc_rs::agreement::{PrivateKey, X25519};
+            // Both calls fail only for keys that are not 32 bytes long, which the type rules out.
+            let Ok(key) = PrivateKey::from_private_key(&X25519, scalar) else {
+                unreachable!("any 32 bytes are an X25519 secret")
+            };
+            let Ok(public) = key.compute_public_key() else {
+                unreachable!("an X25519 key always has a public key")
+            };
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(public.as_ref());
+            Self { public: bytes, key }
+        }
+        #[cfg(not(feature = "aws-lc"))]
+        {
+            Self {
+                public: MontgomeryPoint::mul_base_clamped(*scalar).to_bytes(),
+                secret: Zeroizing::new(*scalar),
+            }
         }
     }
+
+    /// The public key.
+    pub(crate) fn public(&self) -> [u8; 32] {
+        self.public
+    }
+
+    /// `crypto_scalarmult`: X25519 with the peer's public key. An all-zero result (the peer sent
+    /// a low-order point) is `None`, exactly where libsodium fails.
+    pub(crate) fn diffie_hellman(&self, peer: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+        #[cfg(feature = "aws-lc")]
+        {
+            use aws_lc_rs::agreement::{UnparsedPublicKey, X25519, agree};
+            // aws-lc refuses an all-zero result like libsodium does; check anyway.
+            let shared = agree(&self.key, UnparsedPublicKey::new(&X25519, peer), (), |s| {
+                let mut out = Zeroizing::new([0u8; 32]);
+                if s.len() != 32 {
+                    return Err(());
+                }
+                out.copy_from_slice(s);
+                Ok(out)
+            })
+            .ok()?;
+            (!bool::from(shared.ct_eq(&[0u8; 32]))).then_some(shared)
+        }
+        #[cfg(all(not(feature = "aws-lc"), feature = "libsodium"))]
+        {
+            sodium();
+            libsodium_rs::crypto_scalarmult::curve25519::scalarmult(self.secret.as_slice(), peer)
+                .ok()
+                .map(Zeroizing::new)
+        }
+        #[cfg(not(any(feature = "aws-lc", feature = "libsodium")))]
+        {
+            let shared =
+                Zeroizing::new(MontgomeryPoint(*peer).mul_clamped(*self.secret).to_bytes());
+            (!bool::from(shared.ct_eq(&[0u8; 32]))).then_some(shared)
+        }
+    }
+}
+
+/// The X25519 points of small order (and their non-canonical encodings), as libsodium lists
+/// them: with a clamped scalar, exactly these give an all-zero shared secret. The top bit is
+/// ignored (X25519 masks it).
+const LOW_ORDER_X25519: [[u8; 32]; 7] = [
+    [0; 32],
+    {
+        let mut one = [0; 32];
+        one[0] = 1;
+        one
+    },
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ],
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
+        0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
+        0x11, 0x57,
+    ],
+    p_plus(-1),
+    p_plus(0),
+    p_plus(1),
+];
+
+/// The little-endian encoding of 2^255 - 19 + `delta`.
+const fn p_plus(delta: i8) -> [u8; 32] {
+    let mut out = [0xff; 32];
+    out[0] = (0xed_i16 + delta as i16) as u8;
+    out[31] = 0x7f;
+    out
+}
+
+/// Whether `point` is one of the X25519 points with which Diffie-Hellman gives all zeros.
+///
+/// Lets the server refuse such a hello before answering it, and so do the exchange itself
+/// later, off the critical path; the exchange still checks its result.
+pub(crate) fn is_low_order_x25519(point: &[u8; 32]) -> bool {
+    let mut masked = *point;
+    masked[31] &= 0x7f;
+    LOW_ORDER_X25519
+        .iter()
+        .fold(false, |found, low| found | bool::from(masked.ct_eq(low)))
 }
 
 /// Clamps a Curve25519 scalar the way X25519 and libsodium's `sk_to_curve25519` do.
@@ -110,44 +209,167 @@ pub(crate) fn ed25519_seed_to_x25519(seed: &[u8; 32]) -> X25519Secret {
     Zeroizing::new(clamp(*scalar))
 }
 
-/// `crypto_sign_ed25519_pk_to_curve25519`: the Montgomery form of an Ed25519 public key.
-///
-/// Like libsodium it refuses points that do not decode, have small order or lie outside the
-/// prime-order subgroup; unlike libsodium 1.0.18 it also refuses non-canonical encodings (no
-/// honest key generator produces them).
-pub(crate) fn ed25519_public_to_x25519(public: &[u8; 32]) -> Option<[u8; 32]> {
-    let compressed = CompressedEdwardsY(*public);
-    let point = compressed.decompress()?;
-    if point.is_small_order() || !point.is_torsion_free() || point.compress() != compressed {
-        return None;
+/// What a peer's Ed25519 public key is good for: checking its signatures and, as an X25519
+/// point, Diffie-Hellman. Both need the point decompressed and validated (about 55 µs, mostly a
+/// multiplication by the group order), so valid keys are cached: peers reconnect.
+#[derive(Clone)]
+pub(crate) struct PeerKey {
+    /// `None` if the key does not decode as a canonical point.
+    verifying: Option<VerifyingKey>,
+    /// `None` if the key cannot be converted (see [`PeerKey::x25519`]).
+    x25519: Option<[u8; 32]>,
+}
+
+/// Slots of the process-wide cache of valid peer keys (about 70 KiB when full).
+const PEER_KEY_SLOTS: usize = 256;
+
+/// A direct-mapped cache keyed by a per-process random hash of the key. An attacker who
+/// chooses keys can evict others' entries, which costs time, never correctness: every entry
+/// is recomputable from its key.
+struct PeerKeyCache {
+    hasher: std::collections::hash_map::RandomState,
+    slots: Vec<Option<([u8; 32], PeerKey)>>,
+}
+
+static PEER_KEYS: std::sync::Mutex<Option<PeerKeyCache>> = std::sync::Mutex::new(None);
+
+impl PeerKey {
+    /// The key's uses, from the cache or computed (and cached if the key is fully valid).
+    pub(crate) fn get(public: &[u8; 32]) -> Self {
+        use std::hash::BuildHasher as _;
+        let slot_of =
+            |cache: &PeerKeyCache| cache.hasher.hash_one(public) as usize % PEER_KEY_SLOTS;
+        {
+            let guard = PEER_KEYS
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(cache) = guard.as_ref()
+                && let Some((key, found)) = &cache.slots[slot_of(cache)]
+                && key == public
+            {
+                return found.clone();
+            }
+        }
+        let computed = Self::compute(public);
+        if computed.verifying.is_some() && computed.x25519.is_some() {
+            let mut guard = PEER_KEYS
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let cache = guard.get_or_insert_with(|| PeerKeyCache {
+                hasher: std::collections::hash_map::RandomState::new(),
+                slots: vec![None; PEER_KEY_SLOTS],
+            });
+            let slot = slot_of(cache);
+            cache.slots[slot] = Some((*public, computed.clone()));
+        }
+        computed
     }
-    Some(point.to_montgomery().to_bytes())
+
+    /// Decompresses and validates `public` without the cache.
+    pub(crate) fn compute(public: &[u8; 32]) -> Self {
+        let compressed = CompressedEdwardsY(*public);
+        let Some(point) = compressed.decompress() else {
+            return Self {
+                verifying: None,
+                x25519: None,
+            };
+        };
+        let canonical = point.compress() == compressed;
+        let verifying = if canonical {
+            VerifyingKey::from_bytes(public).ok()
+        } else {
+            None
+        };
+        let x25519 = (canonical && !point.is_small_order() && point.is_torsion_free())
+            .then(|| point.to_montgomery().to_bytes());
+        Self { verifying, x25519 }
+    }
+
+    /// `crypto_sign_ed25519_pk_to_curve25519`: the Montgomery form of the key.
+    ///
+    /// Like libsodium it refuses points that do not decode, have small order or lie outside the
+    /// prime-order subgroup; unlike libsodium 1.0.18 it also refuses non-canonical encodings (no
+    /// honest key generator produces them).
+    pub(crate) fn x25519(&self) -> Option<&[u8; 32]> {
+        self.x25519.as_ref()
+    }
+
+    /// `crypto_sign_verify_detached` with libsodium's strictness: canonical `S`, canonical
+    /// public key, neither `R` nor the public key of small order.
+    pub(crate) fn verify(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
+        self.verifying.as_ref().is_some_and(|key| {
+            key.verify_strict(msg, &Signature::from_bytes(signature))
+                .is_ok()
+        })
+    }
+}
+
+/// `crypto_sign_ed25519_pk_to_curve25519` of `public`, uncached (see [`PeerKey::x25519`]).
+#[cfg(test)]
+pub(crate) fn ed25519_public_to_x25519(public: &[u8; 32]) -> Option<[u8; 32]> {
+    PeerKey::compute(public).x25519
+}
+
+/// `crypto_sign_verify_detached`, uncached (see [`PeerKey::verify`]).
+#[cfg(test)]
+pub(crate) fn verify(public: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> bool {
+    PeerKey::compute(public).verify(msg, signature)
+}
+
+/// Our long-term Ed25519 key, prepared for signing and for Diffie-Hellman as X25519.
+///
+/// Signing uses aws-lc with the `aws-lc` feature (about 2.5x faster than ed25519-dalek here,
+/// docs/decisions.md), ed25519-dalek otherwise; Ed25519 signatures are deterministic, so both
+/// give the same bytes.
+pub(crate) struct LongTermKey {
+    #[cfg(feature = "aws-lc")]
+    signer: aws_lc_rs::signature::Ed25519KeyPair,
+    #[cfg(not(feature = "aws-lc"))]
+    signer: SigningKey,
+    /// `crypto_sign_ed25519_sk_to_curve25519` of the key, ready for Diffie-Hellman.
+    dh: DhKey,
+}
+
+impl LongTermKey {
+    /// Prepares the key with Ed25519 seed `seed`.
+    pub(crate) fn new(seed: &[u8; 32]) -> Self {
+        #[cfg(feature = "aws-lc")]
+        let signer = match aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(seed) {
+            Ok(signer) => signer,
+            // Fails only for seeds that are not 32 bytes long, which the type rules out.
+            Err(_) => unreachable!("any 32 bytes are an Ed25519 seed"),
+        };
+        #[cfg(not(feature = "aws-lc"))]
+        let signer = SigningKey::from_bytes(seed);
+        Self {
+            signer,
+            dh: DhKey::new(&ed25519_seed_to_x25519(seed)),
+        }
+    }
+
+    /// `crypto_sign_detached`.
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        #[cfg(feature = "aws-lc")]
+        {
+            let mut out = [0u8; 64];
+            out.copy_from_slice(self.signer.sign(msg).as_ref());
+            out
+        }
+        #[cfg(not(feature = "aws-lc"))]
+        {
+            self.signer.sign(msg).to_bytes()
+        }
+    }
+
+    /// The key as X25519, for Diffie-Hellman.
+    pub(crate) fn dh(&self) -> &DhKey {
+        &self.dh
+    }
 }
 
 /// Ed25519 signing key from its 32-byte seed (`crypto_sign_seed_keypair`).
 pub(crate) fn signing_key(seed: &[u8; 32]) -> SigningKey {
     SigningKey::from_bytes(seed)
-}
-
-/// `crypto_sign_detached`.
-pub(crate) fn sign(key: &SigningKey, msg: &[u8]) -> [u8; 64] {
-    key.sign(msg).to_bytes()
-}
-
-/// `crypto_sign_verify_detached` with libsodium's strictness: canonical `S`, canonical public key,
-/// neither `R` nor the public key of small order.
-pub(crate) fn verify(public: &[u8; 32], msg: &[u8], signature: &[u8; 64]) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(public) else {
-        return false;
-    };
-    if CompressedEdwardsY(*public)
-        .decompress()
-        .is_none_or(|point| point.compress().0 != *public)
-    {
-        return false;
-    }
-    key.verify_strict(msg, &Signature::from_bytes(signature))
-        .is_ok()
 }
 
 /// Fills an array from the operating system's random source.
@@ -321,12 +543,75 @@ mod tests {
 
     #[test]
     fn x25519_rejects_low_order_points() {
-        let secret = [0x11; 32];
-        assert!(x25519(&secret, &[0; 32]).is_none());
-        let mut one = [0; 32];
-        one[0] = 1;
-        assert!(x25519(&secret, &one).is_none());
-        assert!(x25519(&secret, &x25519_public(&[0x22; 32])).is_some());
+        let key = DhKey::new(&[0x11; 32]);
+        for (i, low) in LOW_ORDER_X25519.iter().enumerate() {
+            // Every listed point (also with the ignored top bit set) gives all zeros, which is
+            // refused; and the cheap check recognises it.
+            let mut high = *low;
+            high[31] |= 0x80;
+            for point in [*low, high] {
+                assert!(key.diffie_hellman(&point).is_none(), "point {i}");
+                assert!(is_low_order_x25519(&point), "point {i}");
+                // An independent implementation agrees that the result is all zeros.
+                let shared = MontgomeryPoint(point).mul_clamped([0x11; 32]).to_bytes();
+                assert_eq!(shared, [0; 32], "point {i}");
+            }
+        }
+        let other = DhKey::new(&[0x22; 32]);
+        assert!(!is_low_order_x25519(&other.public()));
+        let shared = key.diffie_hellman(&other.public()).unwrap();
+        assert_eq!(*shared, *other.diffie_hellman(&key.public()).unwrap());
+    }
+
+    #[test]
+    fn dh_matches_an_independent_implementation() {
+        // curve25519-dalek as the reference for whichever backend is compiled in.
+        for seed in 1u8..=16 {
+            let ours = DhKey::new(&[seed; 32]);
+            let theirs = MontgomeryPoint::mul_base_clamped([seed; 32]);
+            assert_eq!(ours.public(), theirs.to_bytes());
+            let peer = MontgomeryPoint::mul_base_clamped([seed.wrapping_mul(7); 32]);
+            assert_eq!(
+                *ours.diffie_hellman(&peer.to_bytes()).unwrap(),
+                peer.mul_clamped([seed; 32]).to_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn signatures_match_ed25519_dalek() {
+        use ed25519_dalek::Signer as _;
+        for seed in 1u8..=8 {
+            let ours = LongTermKey::new(&[seed; 32]);
+            let dalek = signing_key(&[seed; 32]);
+            let msg = [seed; 100];
+            assert_eq!(ours.sign(&msg), dalek.sign(&msg).to_bytes());
+            let peer = PeerKey::get(dalek.verifying_key().as_bytes());
+            assert!(peer.verify(&msg, &ours.sign(&msg)));
+            assert!(!peer.verify(&msg[1..], &ours.sign(&msg)));
+            // The long-term X25519 key is libsodium's conversion of the Ed25519 one.
+            assert_eq!(
+                ours.dh().public(),
+                peer.x25519().copied().unwrap(),
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
+    fn peer_keys_cached_or_not_agree() {
+        let valid = *signing_key(&[9; 32]).verifying_key().as_bytes();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        for key in [valid, identity, [0; 32], [0xff; 32]] {
+            let first = PeerKey::get(&key);
+            let second = PeerKey::get(&key);
+            let uncached = PeerKey::compute(&key);
+            assert_eq!(first.x25519, uncached.x25519);
+            assert_eq!(second.x25519, uncached.x25519);
+            assert_eq!(first.verifying.is_some(), uncached.verifying.is_some());
+            assert_eq!(second.verifying.is_some(), uncached.verifying.is_some());
+        }
     }
 
     #[test]

@@ -43,7 +43,7 @@
 use zeroize::Zeroizing;
 
 use crate::boxstream::{Decoder, Encoder};
-use crate::crypto::{self, SecretBox, ZERO_NONCE};
+use crate::crypto::{self, DhKey, PeerKey, SecretBox, ZERO_NONCE};
 use crate::keys::{Keypair, NetworkKey, PublicKey};
 
 pub use crate::error::{HandshakeError, Message, Role};
@@ -64,8 +64,11 @@ type Secret = Zeroizing<[u8; 32]>;
 /// Use [`generate`](Self::generate); [`from_seed`](Self::from_seed) exists for reproducible
 /// tests (it derives the pair exactly like the JS reference does from its 32 random bytes).
 pub struct EphemeralKey {
+    /// The secret scalar (kept only for the test vectors, which check it).
+    #[cfg(test)]
     secret: Secret,
     public: [u8; 32],
+    dh: DhKey,
 }
 
 impl EphemeralKey {
@@ -79,8 +82,13 @@ impl EphemeralKey {
     /// Only for tests and test vectors: a reused seed breaks forward secrecy.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         let secret = crypto::ed25519_seed_to_x25519(seed);
-        let public = crypto::x25519_public(&secret);
-        Self { secret, public }
+        let dh = DhKey::new(&secret);
+        Self {
+            #[cfg(test)]
+            secret,
+            public: dh.public(),
+            dh,
+        }
     }
 
     /// The public half, as sent in the hello message.
@@ -128,11 +136,18 @@ fn check_hello(
     let mut key_out = [0u8; 32];
     mac_out.copy_from_slice(mac);
     key_out.copy_from_slice(key);
+    if crypto::is_low_order_x25519(&key_out) {
+        // Diffie-Hellman with this key would give all zeros: refuse it now rather than after
+        // answering.
+        return Err(HandshakeError::LowOrderPoint);
+    }
     Ok((mac_out, key_out))
 }
 
-fn dh(secret: &[u8; 32], public: &[u8; 32]) -> Result<Secret, HandshakeError> {
-    crypto::x25519(secret, public).ok_or(HandshakeError::LowOrderPoint)
+fn dh(secret: &DhKey, public: &[u8; 32]) -> Result<Secret, HandshakeError> {
+    secret
+        .diffie_hellman(public)
+        .ok_or(HandshakeError::LowOrderPoint)
 }
 
 /// `K ‖ B ‖ H(ab)`: what the client signs.
@@ -215,10 +230,12 @@ pub struct ClientHandshake {
     network_key: NetworkKey,
     keypair: Keypair,
     server: PublicKey,
-    /// The server's long-term key as an X25519 point.
-    server_x25519: [u8; 32],
+    /// The server's long-term key, validated (and as an X25519 point).
+    server_key: PeerKey,
     ephemeral: EphemeralKey,
     client_hello_mac: [u8; 32],
+    /// `aB`, once [`precompute`](Self::precompute)d.
+    shared_a_b: Option<Secret>,
 }
 
 impl ClientHandshake {
@@ -236,36 +253,61 @@ impl ClientHandshake {
         server: PublicKey,
         ephemeral: EphemeralKey,
     ) -> Result<(Self, [u8; CLIENT_HELLO_LEN]), HandshakeError> {
-        let server_x25519 = crypto::ed25519_public_to_x25519(server.as_bytes()).ok_or(
-            HandshakeError::InvalidPublicKey {
+        let server_key = PeerKey::get(server.as_bytes());
+        if server_key.x25519().is_none() {
+            return Err(HandshakeError::InvalidPublicKey {
                 owner: Role::Server,
-            },
-        )?;
+            });
+        }
         let (msg1, client_hello_mac) = hello(&network_key, &ephemeral);
         let state = Self {
             network_key,
             keypair,
             server,
-            server_x25519,
+            server_key,
             ephemeral,
             client_hello_mac,
+            shared_a_b: None,
         };
         Ok((state, msg1))
     }
 
+    /// Optional: does now the part of the work for message 3 that does not need message 2 (one
+    /// Diffie-Hellman), e.g. right after sending message 1 while the server answers.
+    /// [`read_server_hello`](Self::read_server_hello) does it otherwise.
+    pub fn precompute(&mut self) -> Result<(), HandshakeError> {
+        if self.shared_a_b.is_none() {
+            self.shared_a_b = Some(self.compute_a_b()?);
+        }
+        Ok(())
+    }
+
+    fn compute_a_b(&self) -> Result<Secret, HandshakeError> {
+        let server_x25519 = self
+            .server_key
+            .x25519()
+            .ok_or(HandshakeError::InvalidPublicKey {
+                owner: Role::Server,
+            })?;
+        dh(&self.ephemeral.dh, server_x25519)
+    }
+
     /// Reads message 2 and returns the next state with message 3 to send.
     pub fn read_server_hello(
-        self,
+        mut self,
         msg2: &[u8; SERVER_HELLO_LEN],
     ) -> Result<(ClientAwaitingAccept, [u8; CLIENT_AUTH_LEN]), HandshakeError> {
         let (server_hello_mac, server_ephemeral) =
             check_hello(&self.network_key, msg2, Role::Server)?;
-        let shared_ab = dh(&self.ephemeral.secret, &server_ephemeral)?;
-        let shared_a_b = dh(&self.ephemeral.secret, &self.server_x25519)?;
+        let shared_ab = dh(&self.ephemeral.dh, &server_ephemeral)?;
+        let shared_a_b = match self.shared_a_b.take() {
+            Some(done) => done,
+            None => self.compute_a_b()?,
+        };
         let hash_ab = crypto::sha256(&[&shared_ab[..]]);
 
         let payload = client_signed_payload(&self.network_key, &self.server, &hash_ab);
-        let signature = crypto::sign(self.keypair.signing_key(), &payload);
+        let signature = self.keypair.long_term().sign(&payload);
         let mut plain = Zeroizing::new([0u8; 96]);
         plain[..64].copy_from_slice(&signature);
         plain[64..].copy_from_slice(self.keypair.public().as_bytes());
@@ -276,6 +318,7 @@ impl ClientHandshake {
             network_key: self.network_key,
             keypair: self.keypair,
             server: self.server,
+            server_key: self.server_key,
             server_ephemeral,
             hellos: Hellos {
                 client_hello_mac: self.client_hello_mac,
@@ -284,6 +327,7 @@ impl ClientHandshake {
                 hash_ab,
             },
             shared_a_b,
+            shared_a_b_client: None,
             client_signature: signature,
         };
         Ok((state, msg3))
@@ -295,21 +339,38 @@ pub struct ClientAwaitingAccept {
     network_key: NetworkKey,
     keypair: Keypair,
     server: PublicKey,
+    server_key: PeerKey,
     server_ephemeral: [u8; 32],
     hellos: Hellos,
     /// `aB`: our ephemeral key with the server's long-term key.
     shared_a_b: Secret,
+    /// `Ab`: our long-term key with the server's ephemeral key, once
+    /// [`precompute`](Self::precompute)d.
+    shared_a_b_client: Option<Secret>,
     client_signature: [u8; 64],
 }
 
 impl ClientAwaitingAccept {
+    /// Optional: does now the Diffie-Hellman that opening message 4 needs, e.g. right after
+    /// sending message 3 while the server checks it. [`read_server_accept`](Self::read_server_accept)
+    /// does it otherwise.
+    pub fn precompute(&mut self) -> Result<(), HandshakeError> {
+        if self.shared_a_b_client.is_none() {
+            self.shared_a_b_client =
+                Some(dh(self.keypair.long_term().dh(), &self.server_ephemeral)?);
+        }
+        Ok(())
+    }
+
     /// Reads message 4: checks the server's signature and derives the session keys.
     pub fn read_server_accept(
-        self,
+        mut self,
         msg4: &[u8; SERVER_ACCEPT_LEN],
     ) -> Result<HandshakeOutcome, HandshakeError> {
-        let long_term_x25519 = crypto::ed25519_seed_to_x25519(&self.keypair.seed());
-        let shared_a_b_client = dh(&long_term_x25519, &self.server_ephemeral)?;
+        let shared_a_b_client = match self.shared_a_b_client.take() {
+            Some(done) => done,
+            None => dh(self.keypair.long_term().dh(), &self.server_ephemeral)?,
+        };
         let key = server_accept_key(
             &self.network_key,
             &self.hellos.shared_ab,
@@ -326,7 +387,7 @@ impl ClientAwaitingAccept {
             &client,
             &self.hellos.hash_ab,
         );
-        if !crypto::verify(self.server.as_bytes(), &payload, &signature) {
+        if !self.server_key.verify(&payload, &signature) {
             return Err(HandshakeError::BadSignature {
                 signer: Role::Server,
             });
@@ -363,26 +424,25 @@ impl ServerHandshake {
 
     /// Reads message 1 and returns the next state with message 2 to send. (The server answers
     /// only once the client's hello checks out, like the JS.)
+    ///
+    /// Message 2 needs no Diffie-Hellman, so this is cheap; the exchanges message 3 needs are
+    /// done by [`ServerAwaitingAuth::precompute`] (after sending message 2, while the client
+    /// works) or else by [`ServerAwaitingAuth::read_client_auth`].
     pub fn read_client_hello(
         self,
         msg1: &[u8; CLIENT_HELLO_LEN],
     ) -> Result<(ServerAwaitingAuth, [u8; SERVER_HELLO_LEN]), HandshakeError> {
         let (client_hello_mac, client_ephemeral) =
             check_hello(&self.network_key, msg1, Role::Client)?;
-        let shared_ab = dh(&self.ephemeral.secret, &client_ephemeral)?;
-        let hash_ab = crypto::sha256(&[&shared_ab[..]]);
         let (msg2, server_hello_mac) = hello(&self.network_key, &self.ephemeral);
         let state = ServerAwaitingAuth {
             network_key: self.network_key,
             keypair: self.keypair,
             ephemeral: self.ephemeral,
             client_ephemeral,
-            hellos: Hellos {
-                client_hello_mac,
-                server_hello_mac,
-                shared_ab,
-                hash_ab,
-            },
+            client_hello_mac,
+            server_hello_mac,
+            secrets: None,
         };
         Ok((state, msg2))
     }
@@ -394,19 +454,47 @@ pub struct ServerAwaitingAuth {
     keypair: Keypair,
     ephemeral: EphemeralKey,
     client_ephemeral: [u8; 32],
-    hellos: Hellos,
+    client_hello_mac: [u8; 32],
+    server_hello_mac: [u8; 32],
+    /// `ab`, its hash and `aB`, once [`precompute`](Self::precompute)d.
+    secrets: Option<(Hellos, Secret)>,
 }
 
 impl ServerAwaitingAuth {
+    /// Optional: does now the two Diffie-Hellman exchanges that opening message 3 needs, e.g.
+    /// right after sending message 2 while the client computes message 3.
+    /// [`read_client_auth`](Self::read_client_auth) does them otherwise.
+    pub fn precompute(&mut self) -> Result<(), HandshakeError> {
+        if self.secrets.is_none() {
+            self.secrets = Some(self.compute_secrets()?);
+        }
+        Ok(())
+    }
+
+    fn compute_secrets(&self) -> Result<(Hellos, Secret), HandshakeError> {
+        let shared_ab = dh(&self.ephemeral.dh, &self.client_ephemeral)?;
+        let hash_ab = crypto::sha256(&[&shared_ab[..]]);
+        let shared_a_b = dh(self.keypair.long_term().dh(), &self.client_ephemeral)?;
+        let hellos = Hellos {
+            client_hello_mac: self.client_hello_mac,
+            server_hello_mac: self.server_hello_mac,
+            shared_ab,
+            hash_ab,
+        };
+        Ok((hellos, shared_a_b))
+    }
+
     /// Reads message 3: opens it, checks the client's signature and learns the client's identity.
     /// The result waits for the caller's authorization decision.
     pub fn read_client_auth(
-        self,
+        mut self,
         msg3: &[u8; CLIENT_AUTH_LEN],
     ) -> Result<ServerPendingDecision, HandshakeError> {
-        let long_term_x25519 = crypto::ed25519_seed_to_x25519(&self.keypair.seed());
-        let shared_a_b = dh(&long_term_x25519, &self.client_ephemeral)?;
-        let key = client_auth_key(&self.network_key, &self.hellos.shared_ab, &shared_a_b);
+        let (hellos, shared_a_b) = match self.secrets.take() {
+            Some(done) => done,
+            None => self.compute_secrets()?,
+        };
+        let key = client_auth_key(&self.network_key, &hellos.shared_ab, &shared_a_b);
         let plain: Zeroizing<[u8; 96]> = SecretBox::new(&key)
             .open(&ZERO_NONCE, msg3)
             .map_err(|_| HandshakeError::ServerKeyMismatch)?;
@@ -415,29 +503,27 @@ impl ServerAwaitingAuth {
         client_signature.copy_from_slice(&plain[..64]);
         client_bytes.copy_from_slice(&plain[64..]);
         let client = PublicKey::from_bytes(client_bytes);
+        let client_key = PeerKey::get(client.as_bytes());
 
-        let payload = client_signed_payload(
-            &self.network_key,
-            &self.keypair.public(),
-            &self.hellos.hash_ab,
-        );
-        if !crypto::verify(client.as_bytes(), &payload, &client_signature) {
+        let payload =
+            client_signed_payload(&self.network_key, &self.keypair.public(), &hellos.hash_ab);
+        if !client_key.verify(&payload, &client_signature) {
             return Err(HandshakeError::BadSignature {
                 signer: Role::Client,
             });
         }
-        let client_x25519 = crypto::ed25519_public_to_x25519(client.as_bytes()).ok_or(
-            HandshakeError::InvalidPublicKey {
+        let client_x25519 = client_key
+            .x25519()
+            .ok_or(HandshakeError::InvalidPublicKey {
                 owner: Role::Client,
-            },
-        )?;
-        let shared_a_b_client = dh(&self.ephemeral.secret, &client_x25519)?;
+            })?;
+        let shared_a_b_client = dh(&self.ephemeral.dh, client_x25519)?;
         Ok(ServerPendingDecision {
             network_key: self.network_key,
             keypair: self.keypair,
             client,
             client_signature,
-            hellos: self.hellos,
+            hellos,
             shared_a_b,
             shared_a_b_client,
         })
@@ -470,7 +556,7 @@ impl ServerPendingDecision {
             &self.client,
             &self.hellos.hash_ab,
         );
-        let signature = crypto::sign(self.keypair.signing_key(), &payload);
+        let signature = self.keypair.long_term().sign(&payload);
         let key = server_accept_key(
             &self.network_key,
             &self.hellos.shared_ab,

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::io::{self, Write as _};
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose;
@@ -100,6 +101,8 @@ impl From<ms_core::InvalidKey> for KeyError {
 pub struct Keypair {
     signing: SigningKey,
     public: PublicKey,
+    /// The key prepared for the handshake (signing, X25519), shared by clones.
+    long_term: Arc<crypto::LongTermKey>,
 }
 
 impl Keypair {
@@ -113,7 +116,12 @@ impl Keypair {
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         let signing = crypto::signing_key(seed);
         let public = PublicKey(signing.verifying_key().to_bytes());
-        Self { signing, public }
+        let long_term = Arc::new(crypto::LongTermKey::new(seed));
+        Self {
+            signing,
+            public,
+            long_term,
+        }
     }
 
     /// Parses libsodium's 64-byte secret key layout `seed ‖ public key` and checks that the
@@ -143,8 +151,8 @@ impl Keypair {
         self.public
     }
 
-    pub(crate) fn signing_key(&self) -> &SigningKey {
-        &self.signing
+    pub(crate) fn long_term(&self) -> &crypto::LongTermKey {
+        &self.long_term
     }
 
     /// The `secret` file's JSON object (without the comment lines `ssb-keys` adds).

@@ -67,10 +67,17 @@ fn check_vector(v: &Value) {
         ClientHandshake::new(net, client_keys.clone(), server_keys.public(), client_eph).unwrap();
     assert_eq!(msg1, arr(&wire["msg1"]), "{name}: msg1");
     let server = ServerHandshake::new(net, server_keys.clone(), server_eph);
-    let (server, msg2) = server.read_client_hello(&msg1).unwrap();
+    let (mut server, msg2) = server.read_client_hello(&msg1).unwrap();
     assert_eq!(msg2, arr(&wire["msg2"]), "{name}: msg2");
-    assert_eq!(*server.hellos.shared_ab, arr(&mid["ab"]), "{name}: ab");
-    assert_eq!(server.hellos.hash_ab, arr(&mid["sha256_ab"]), "{name}");
+    assert!(
+        server.secrets.is_none(),
+        "message 2 needs no Diffie-Hellman"
+    );
+    server.precompute().unwrap();
+    let (hellos, a_b) = server.secrets.as_ref().unwrap();
+    assert_eq!(*hellos.shared_ab, arr(&mid["ab"]), "{name}: ab");
+    assert_eq!(hellos.hash_ab, arr(&mid["sha256_ab"]), "{name}");
+    assert_eq!(**a_b, arr(&mid["aB"]), "{name}: aB");
 
     let (client, msg3) = client.read_server_hello(&msg2).unwrap();
     assert_eq!(*client.hellos.shared_ab, arr(&mid["ab"]), "{name}: ab");
