@@ -378,6 +378,19 @@ async fn race(
     deadline: Instant,
     stagger: Duration,
 ) -> Result<(TcpStream, SocketAddr), Option<Vec<(SocketAddr, std::io::Error)>>> {
+    if let [addr] = addrs {
+        // Nothing to race (an IP literal, or a name with one address): connect in this task,
+        // sparing a task and a wake-up per dial.
+        let addr = *addr;
+        return match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            Err(_) => Err(None),
+            Ok(Ok(stream)) => Ok((stream, addr)),
+            Ok(Err(error)) => {
+                tracing::debug!(%addr, %error, "connect attempt failed");
+                Err(Some(vec![(addr, error)]))
+            }
+        };
+    }
     let mut running = tokio::task::JoinSet::new();
     let start = |running: &mut tokio::task::JoinSet<_>, addr: SocketAddr| {
         running.spawn(async move { (addr, TcpStream::connect(addr).await) });
