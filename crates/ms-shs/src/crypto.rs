@@ -8,12 +8,13 @@
 //!
 //! Secrets returned from here are wrapped in [`Zeroizing`] so they are wiped when dropped.
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 #[cfg(any(test, not(feature = "aws-lc")))]
 use curve25519_dalek::montgomery::MontgomeryPoint;
+use curve25519_dalek::scalar::Scalar;
 #[cfg(not(feature = "aws-lc"))]
 use ed25519_dalek::Signer as _;
-use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
@@ -214,8 +215,9 @@ pub(crate) fn ed25519_seed_to_x25519(seed: &[u8; 32]) -> X25519Secret {
 /// multiplication by the group order), so valid keys are cached: peers reconnect.
 #[derive(Clone)]
 pub(crate) struct PeerKey {
-    /// `None` if the key does not decode as a canonical point.
-    verifying: Option<VerifyingKey>,
+    /// The key's point, `None` if the key does not decode as a canonical point or has small
+    /// order (no signature verifies then).
+    verifying: Option<(CompressedEdwardsY, EdwardsPoint)>,
     /// `None` if the key cannot be converted (see [`PeerKey::x25519`]).
     x25519: Option<[u8; 32]>,
 }
@@ -275,12 +277,9 @@ impl PeerKey {
             };
         };
         let canonical = point.compress() == compressed;
-        let verifying = if canonical {
-            VerifyingKey::from_bytes(public).ok()
-        } else {
-            None
-        };
-        let x25519 = (canonical && !point.is_small_order() && point.is_torsion_free())
+        let small = point.is_small_order();
+        let verifying = (canonical && !small).then_some((compressed, point));
+        let x25519 = (canonical && !small && point.is_torsion_free())
             .then(|| point.to_montgomery().to_bytes());
         Self { verifying, x25519 }
     }
@@ -296,11 +295,29 @@ impl PeerKey {
 
     /// `crypto_sign_verify_detached` with libsodium's strictness: canonical `S`, canonical
     /// public key, neither `R` nor the public key of small order.
+    ///
+    /// The same decision as ed25519-dalek's `verify_strict`, one point decompression cheaper:
+    /// instead of decompressing `R` to check its order, the recomputed `R'` must encode to the
+    /// bytes of `R` (so `R` decodes, canonically, to `R'`) and `R'` must not have small order.
     pub(crate) fn verify(&self, msg: &[u8], signature: &[u8; 64]) -> bool {
-        self.verifying.as_ref().is_some_and(|key| {
-            key.verify_strict(msg, &Signature::from_bytes(signature))
-                .is_ok()
-        })
+        let Some((compressed, point)) = &self.verifying else {
+            return false;
+        };
+        let (r, s) = signature.split_at(32);
+        let mut s_bytes = [0u8; 32];
+        s_bytes.copy_from_slice(s);
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+            return false;
+        };
+        let hash: [u8; 64] = Sha512::new()
+            .chain_update(r)
+            .chain_update(compressed.as_bytes())
+            .chain_update(msg)
+            .finalize()
+            .into();
+        let k = Scalar::from_bytes_mod_order_wide(&hash);
+        let expected_r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-point, &s);
+        bool::from(expected_r.compress().as_bytes().ct_eq(r)) && !expected_r.is_small_order()
     }
 }
 
@@ -598,6 +615,87 @@ mod tests {
         }
     }
 
+    /// Our verification decides exactly like ed25519-dalek's `verify_strict` (the libsodium
+    /// semantics) on valid, tampered, malleated and small-order inputs.
+    #[test]
+    fn verify_decides_like_verify_strict() {
+        use ed25519_dalek::{Signature, Signer as _, VerifyingKey};
+        let strict = |public: &[u8; 32], msg: &[u8], sig: &[u8; 64]| {
+            VerifyingKey::from_bytes(public)
+                .is_ok_and(|key| key.verify_strict(msg, &Signature::from_bytes(sig)).is_ok())
+        };
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut checked = 0;
+        for seed in 0u8..4 {
+            let key = signing_key(&[seed; 32]);
+            let public = *key.verifying_key().as_bytes();
+            let msg = [seed.wrapping_mul(3); 77];
+            let sig = key.sign(&msg).to_bytes();
+            let mut cases = vec![(public, sig)];
+            // Every single-bit flip of the signature and a few of the key.
+            for bit in (0..512).step_by(13) {
+                let mut bad = sig;
+                bad[bit / 8] ^= 1 << (bit % 8);
+                cases.push((public, bad));
+            }
+            for bit in (0..256).step_by(37) {
+                let mut bad = public;
+                bad[bit / 8] ^= 1 << (bit % 8);
+                cases.push((bad, sig));
+            }
+            // S + L: the same scalar, non-canonical (malleated) encoding.
+            let s = Scalar::from_canonical_bytes(sig[32..].try_into().unwrap()).unwrap();
+            let mut wide = [0u8; 32];
+            let (mut carry, l) = (0u16, GROUP_ORDER);
+            for i in 0..32 {
+                let sum = u16::from(s.to_bytes()[i]) + u16::from(l[i]) + carry;
+                wide[i] = sum as u8;
+                carry = sum >> 8;
+            }
+            let mut malleated = sig;
+            malleated[32..].copy_from_slice(&wide);
+            cases.push((public, malleated));
+            // A small-order R with the S that makes the cofactorless equation hold for the
+            // identity key; and the identity and all-zero keys themselves.
+            let mut small_r = sig;
+            small_r[..32].copy_from_slice(&identity);
+            cases.push((public, small_r));
+            cases.push((identity, sig));
+            cases.push((identity, small_r));
+            cases.push(([0; 32], sig));
+            for (public, sig) in cases {
+                assert_eq!(
+                    PeerKey::compute(&public).verify(&msg, &sig),
+                    strict(&public, &msg, &sig),
+                    "seed {seed}"
+                );
+                checked += 1;
+            }
+        }
+        // S = 0 and R = identity verify under the cofactorless equation for the identity key
+        // (R = [0]B - [k]·O = O); both implementations must refuse it for the small orders.
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&identity);
+        assert!(!strict(&identity, b"x", &forged));
+        assert!(!PeerKey::compute(&identity).verify(b"x", &forged));
+        assert!(checked > 150);
+    }
+
+    /// ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    const GROUP_ORDER: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    #[test]
+    fn group_order_constant() {
+        assert_eq!(Scalar::from_bytes_mod_order(GROUP_ORDER), Scalar::ZERO);
+        assert!(bool::from(
+            Scalar::from_canonical_bytes(GROUP_ORDER).is_none()
+        ));
+    }
+
     #[test]
     fn peer_keys_cached_or_not_agree() {
         let valid = *signing_key(&[9; 32]).verifying_key().as_bytes();
@@ -609,8 +707,8 @@ mod tests {
             let uncached = PeerKey::compute(&key);
             assert_eq!(first.x25519, uncached.x25519);
             assert_eq!(second.x25519, uncached.x25519);
-            assert_eq!(first.verifying.is_some(), uncached.verifying.is_some());
-            assert_eq!(second.verifying.is_some(), uncached.verifying.is_some());
+            assert_eq!(first.verifying, uncached.verifying);
+            assert_eq!(second.verifying, uncached.verifying);
         }
     }
 
