@@ -16,6 +16,10 @@
 //!   unboxed arbitrary msg4. The client's verdict must match the spec, and on success its
 //!   session keys must be what the spec derives.
 //!
+//! Bit 2 of the mode byte makes the client (and the honest server) call the optional
+//! `precompute` steps before reading the next message, as the async handshake does; after an
+//! accepted message they must succeed, and the outcome must not change.
+//!
 //! Never a panic; errors are expected.
 #![no_main]
 
@@ -35,18 +39,32 @@ fn client() -> (ClientHandshake, [u8; 64]) {
     .expect("the server key is valid")
 }
 
+/// The client state after message 1, with its optional precomputation done when `pre`.
+fn client_precomputed(pre: bool) -> ClientHandshake {
+    let (mut state, _msg1) = client();
+    if pre {
+        state.precompute().expect("the client precomputes");
+    }
+    state
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
     let server_pk = spec::ed_public(&SERVER_SEED);
     let client_pk = spec::ed_public(&CLIENT_SEED);
-    match input.byte() % 4 {
+    let mode = input.byte();
+    let pre = mode & 4 != 0;
+    match mode % 4 {
         0 => {
             let msg2: [u8; 64] = input.array();
             let msg4: [u8; 80] = input.array();
-            let (state, _msg1) = client();
-            let Ok((state, _msg3)) = state.read_server_hello(&msg2) else {
+            let state = client_precomputed(pre);
+            let Ok((mut state, _msg3)) = state.read_server_hello(&msg2) else {
                 return;
             };
+            if pre {
+                state.precompute().expect("an accepted hello precomputes");
+            }
             if let Ok(session) = state.read_server_accept(&msg4) {
                 assert_eq!(session.remote().as_bytes(), &server_pk);
                 let _ = session.into_codecs();
@@ -59,13 +77,20 @@ fuzz_target!(|data: &[u8]| {
                 EphemeralKey::from_seed(&input.array()),
             );
             let mask: [u8; 80] = input.array();
-            let (state, msg1) = client();
-            let (server, msg2) = server
+            let (mut state, msg1) = client();
+            let (mut server, msg2) = server
                 .read_client_hello(&msg1)
                 .expect("the server accepts an honest hello");
-            let (state, msg3) = state
+            if pre {
+                state.precompute().expect("the client precomputes");
+                server.precompute().expect("the server precomputes");
+            }
+            let (mut state, msg3) = state
                 .read_server_hello(&msg2)
                 .expect("the client accepts an honest hello");
+            if pre {
+                state.precompute().expect("the client precomputes");
+            }
             let pending = server
                 .read_client_auth(&msg3)
                 .expect("the server accepts an honest msg3");
@@ -98,10 +123,13 @@ fuzz_target!(|data: &[u8]| {
             let msg2 = spec::hello(&NETWORK_KEY, &eph_pk);
             let msg4: [u8; 80] = input.array();
             let zero = spec::x25519(&spec::seed_to_x25519(&CLIENT_EPH_SEED), &eph_pk) == [0; 32];
-            let (state, _msg1) = client();
+            let state = client_precomputed(pre);
             match state.read_server_hello(&msg2) {
-                Ok((state, _msg3)) => {
+                Ok((mut state, _msg3)) => {
                     assert!(!zero, "a low-order ephemeral key was accepted");
+                    if pre {
+                        state.precompute().expect("an accepted hello precomputes");
+                    }
                     let _ = state.read_server_accept(&msg4);
                 }
                 Err(e) => {
@@ -111,8 +139,11 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            let (state, msg1) = client();
-            malicious_server(&mut input, state, &msg1, &server_pk, &client_pk);
+            let (mut state, msg1) = client();
+            if pre {
+                state.precompute().expect("the client precomputes");
+            }
+            malicious_server(&mut input, state, &msg1, &server_pk, &client_pk, pre);
         }
     }
 });
@@ -123,14 +154,18 @@ fn malicious_server(
     msg1: &[u8; 64],
     server_pk: &[u8; 32],
     client_pk: &[u8; 32],
+    pre: bool,
 ) {
     let net = &NETWORK_KEY;
     let eph_sk = spec::seed_to_x25519(&input.array());
     let eph_pk = spec::x25519_base(&eph_sk);
     let msg2 = spec::hello(net, &eph_pk);
-    let (state, msg3): (ClientAwaitingAccept, [u8; 112]) = state
+    let (mut state, msg3): (ClientAwaitingAccept, [u8; 112]) = state
         .read_server_hello(&msg2)
         .expect("a hello with a prime-order key is accepted");
+    if pre {
+        state.precompute().expect("an accepted hello precomputes");
+    }
 
     // The server opens msg3 as the spec says and checks the client's signature.
     let client_eph_pk: [u8; 32] = msg1[32..].try_into().expect("32 bytes");

@@ -16,6 +16,10 @@
 //!   `LowOrderPoint`) must match the spec (`multiserver_fuzz::spec`), and msg4 and the session
 //!   keys must be what the spec derives.
 //!
+//! Bit 2 of the mode byte makes both sides call the optional `precompute` steps (as the async
+//! handshake does) before reading the next message; after an accepted message they must succeed
+//! (low-order keys are refused when read), and the outcome must not change.
+//!
 //! Never a panic; errors are expected.
 #![no_main]
 
@@ -43,13 +47,18 @@ fn same_session(client: &HandshakeOutcome, server: &HandshakeOutcome) {
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
     let server_pk = spec::ed_public(&SERVER_SEED);
-    match input.byte() % 4 {
+    let mode = input.byte();
+    let pre = mode & 4 != 0;
+    match mode % 4 {
         0 => {
             let msg1: [u8; 64] = input.array();
             let msg3: [u8; 112] = input.array();
-            let Ok((state, msg2)) = server().read_client_hello(&msg1) else {
+            let Ok((mut state, msg2)) = server().read_client_hello(&msg1) else {
                 return;
             };
+            if pre {
+                state.precompute().expect("an accepted hello precomputes");
+            }
             let eph_pk = spec::x25519_base(&spec::seed_to_x25519(&SERVER_EPH_SEED));
             assert_eq!(msg2, spec::hello(&NETWORK_KEY, &eph_pk));
             if let Ok(pending) = state.read_client_auth(&msg3) {
@@ -68,19 +77,26 @@ fuzz_target!(|data: &[u8]| {
             let eph = EphemeralKey::from_seed(&input.array());
             let mask: [u8; 112] = input.array();
             let reject = input.byte() & 1 == 1;
-            let (client, msg1) = ClientHandshake::new(
+            let (mut client, msg1) = ClientHandshake::new(
                 NetworkKey::from_bytes(NETWORK_KEY),
                 client_keys,
                 server_pk.into(),
                 eph,
             )
             .expect("the server key is valid");
-            let (state, msg2) = server()
+            let (mut state, msg2) = server()
                 .read_client_hello(&msg1)
                 .expect("an honest hello is accepted");
-            let (client, mut msg3) = client
+            if pre {
+                client.precompute().expect("the client precomputes");
+                state.precompute().expect("the server precomputes");
+            }
+            let (mut client, mut msg3) = client
                 .read_server_hello(&msg2)
                 .expect("the client accepts the server's hello");
+            if pre {
+                client.precompute().expect("the client precomputes");
+            }
             let tampered = xor_in(&mut msg3, &mask);
             match state.read_client_auth(&msg3) {
                 Ok(pending) => {
@@ -110,8 +126,11 @@ fuzz_target!(|data: &[u8]| {
             let msg3: [u8; 112] = input.array();
             let zero = spec::x25519(&spec::seed_to_x25519(&SERVER_EPH_SEED), &eph_pk) == [0; 32];
             match server().read_client_hello(&msg1) {
-                Ok((state, _msg2)) => {
+                Ok((mut state, _msg2)) => {
                     assert!(!zero, "a low-order ephemeral key was accepted");
+                    if pre {
+                        state.precompute().expect("an accepted hello precomputes");
+                    }
                     let _ = state.read_client_auth(&msg3);
                 }
                 Err(e) => {
@@ -120,18 +139,21 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        _ => malicious_client(&mut input, &server_pk),
+        _ => malicious_client(&mut input, &server_pk, pre),
     }
 });
 
-fn malicious_client(input: &mut Input<'_>, server_pk: &[u8; 32]) {
+fn malicious_client(input: &mut Input<'_>, server_pk: &[u8; 32], pre: bool) {
     let net = &NETWORK_KEY;
     let eph_sk = spec::seed_to_x25519(&input.array());
     let eph_pk = spec::x25519_base(&eph_sk);
     let msg1 = spec::hello(net, &eph_pk);
-    let (state, msg2) = server()
+    let (mut state, msg2) = server()
         .read_client_hello(&msg1)
         .expect("a hello with a prime-order key is accepted");
+    if pre {
+        state.precompute().expect("an accepted hello precomputes");
+    }
     assert_eq!(&msg2[..32], &spec::auth(net, &msg2[32..]));
     let server_eph_pk: [u8; 32] = msg2[32..].try_into().expect("32 bytes");
 
