@@ -348,19 +348,20 @@ pub(crate) struct LongTermKey {
 }
 
 impl LongTermKey {
-    /// Prepares the key with Ed25519 seed `seed`.
-    pub(crate) fn new(seed: &[u8; 32]) -> Self {
+    /// Prepares `key` (already derived from its seed, so nothing is derived twice).
+    pub(crate) fn new(key: &SigningKey) -> Self {
+        let seed = Zeroizing::new(key.to_bytes());
         #[cfg(feature = "aws-lc")]
-        let signer = match aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(seed) {
+        let signer = match aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&*seed) {
             Ok(signer) => signer,
             // Fails only for seeds that are not 32 bytes long, which the type rules out.
             Err(_) => unreachable!("any 32 bytes are an Ed25519 seed"),
         };
         #[cfg(not(feature = "aws-lc"))]
-        let signer = SigningKey::from_bytes(seed);
+        let signer = key.clone();
         Self {
             signer,
-            dh: DhKey::new(&ed25519_seed_to_x25519(seed)),
+            dh: DhKey::new(&ed25519_seed_to_x25519(&seed)),
         }
     }
 
@@ -599,8 +600,8 @@ mod tests {
     fn signatures_match_ed25519_dalek() {
         use ed25519_dalek::Signer as _;
         for seed in 1u8..=8 {
-            let ours = LongTermKey::new(&[seed; 32]);
             let dalek = signing_key(&[seed; 32]);
+            let ours = LongTermKey::new(&dalek);
             let msg = [seed; 100];
             assert_eq!(ours.sign(&msg), dalek.sign(&msg).to_bytes());
             let peer = PeerKey::get(dalek.verifying_key().as_bytes());

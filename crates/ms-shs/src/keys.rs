@@ -116,7 +116,7 @@ impl Keypair {
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         let signing = crypto::signing_key(seed);
         let public = PublicKey(signing.verifying_key().to_bytes());
-        let long_term = Arc::new(crypto::LongTermKey::new(seed));
+        let long_term = Arc::new(crypto::LongTermKey::new(&signing));
         Self {
             signing,
             public,
