@@ -21,10 +21,9 @@ pub const BAD_ADDRESSES: &[&str] = &[
     "net:127.0.0.1:1~shs:AAAA",
 ];
 
-/// A port that was free a moment ago: bound, then closed.
+/// A port where connections are refused while the tests run.
 fn dead_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local_addr").port()
+    ms_testkit::refused_port(std::net::Ipv4Addr::LOCALHOST.into())
 }
 
 fn fixture() -> Fixture {

@@ -27,10 +27,7 @@ fn fixture() -> Fixture {
     let ip = loopback();
     let net = Net::builder().host(ip).build().expect("net");
     let node = MultiServer::new([Stack::new(net)]).expect("node");
-    let dead = {
-        let listener = TcpListener::bind((ip, 0)).expect("bind loopback");
-        listener.local_addr().expect("local_addr").port()
-    };
+    let dead = ms_testkit::refused_port(ip);
     let mut f = Fixture::new(node.clone(), node, format!("net:{ip}:{dead}"));
     f.bad_addresses = vec!["net:::1".into(), "net:[::1]".into(), "net:[::1:8008".into()];
     f

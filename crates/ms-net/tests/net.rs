@@ -10,9 +10,9 @@ use ms_net::{ConfigError, Net, NetError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
+/// A port refused on 127.0.0.1 and ::1 while the tests run.
 fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    ms_testkit::refused_localhost_port()
 }
 
 fn ipv6_loopback_available() -> bool {

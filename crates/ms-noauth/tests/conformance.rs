@@ -46,10 +46,7 @@ fn mem_fixture() -> Fixture {
 
 fn net_fixture() -> Fixture {
     let node = MultiServer::new([Stack::new(Net::new()).with(Noauth::new(KEY))]).expect("node");
-    let dead = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("local_addr").port()
-    };
+    let dead = ms_testkit::refused_port(std::net::Ipv4Addr::LOCALHOST.into());
     let mut f = Fixture::new(node.clone(), node, format!("net:127.0.0.1:{dead}~noauth"));
     f.bad_addresses = bad("net:127.0.0.1:1");
     f

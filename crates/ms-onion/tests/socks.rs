@@ -1,74 +1,23 @@
 //! The `onion` transport against a real SOCKS5 proxy: `microsocks` (Debian package
-//! `microsocks`), started by each test on a free loopback port and killed when it ends.
+//! `microsocks`), started by each test on a free loopback port and killed when it ends
+//! ([`ms_testkit::Microsocks`]).
 //!
 //! The binary is found on `PATH`, or at the path in the `MICROSOCKS` environment variable.
 //! Without it these tests fail (they are not skipped): CI installs it.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::time::Duration;
 
 use ms_core::{Error, MultiServer, Stack};
 use ms_onion::{OnionError, OnionTransport, SocksReply};
+use ms_testkit::{Microsocks, refused_localhost_port, refused_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// A running microsocks, killed on drop.
-struct Microsocks {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Microsocks {
-    fn start(auth: Option<(&str, &str)>) -> Self {
-        let binary = std::env::var("MICROSOCKS").unwrap_or_else(|_| "microsocks".to_owned());
-        let port = free_port();
-        let mut command = Command::new(&binary);
-        command
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some((user, password)) = auth {
-            command.args(["-u", user, "-P", password]);
-        }
-        let child = command.spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start `{binary}` ({e}): the onion tests need a real SOCKS5 proxy. \
-                 Install it with `apt-get install microsocks` (Debian package `microsocks`), \
-                 or set MICROSOCKS to the binary's path."
-            )
-        });
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let proxy = Self { child, addr };
-        // Wait until it accepts connections.
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(addr).is_ok() {
-                return proxy;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("microsocks did not start listening on {addr}");
-    }
-}
-
-impl Drop for Microsocks {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn dead_addr() -> SocketAddr {
-    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+/// A loopback address where connections are refused (for as long as the test runs).
+fn refused_addr() -> SocketAddr {
+    let ip = Ipv4Addr::LOCALHOST.into();
+    SocketAddr::new(ip, refused_port(ip))
 }
 
 /// An echo server reachable as `localhost:<port>` (on 127.0.0.1, and on ::1 when possible, so
@@ -102,9 +51,9 @@ fn onion_error(err: &Error) -> &OnionError {
 
 #[tokio::test]
 async fn connects_through_the_proxy_by_host_name() {
-    let proxy = Microsocks::start(None);
+    let proxy = Microsocks::start();
     let port = echo_server().await;
-    let node = node(OnionTransport::new().with_proxies([proxy.addr]));
+    let node = node(OnionTransport::new().with_proxies([proxy.addr()]));
     // `localhost` is sent to the proxy as a name, and the proxy resolves it.
     let address = format!("onion:localhost:{port}");
     let mut conn = node.connect(&address).await.unwrap();
@@ -117,7 +66,7 @@ async fn connects_through_the_proxy_by_host_name() {
 
 #[tokio::test]
 async fn reports_a_proxy_that_is_down() {
-    let proxy = dead_addr();
+    let proxy = refused_addr();
     let node = node(OnionTransport::new().with_proxies([proxy]));
     let err = node.connect("onion:example.onion:8008").await.unwrap_err();
     match onion_error(&err) {
@@ -128,25 +77,25 @@ async fn reports_a_proxy_that_is_down() {
 
 #[tokio::test]
 async fn reports_a_proxy_that_requires_authentication() {
-    let proxy = Microsocks::start(Some(("user", "secret")));
+    let proxy = Microsocks::start_with_auth("user", "secret");
     let port = echo_server().await;
-    let node = node(OnionTransport::new().with_proxies([proxy.addr]));
+    let node = node(OnionTransport::new().with_proxies([proxy.addr()]));
     let err = node
         .connect(&format!("onion:localhost:{port}"))
         .await
         .unwrap_err();
     assert!(
-        matches!(onion_error(&err), OnionError::AuthRequired { proxy: p } if *p == proxy.addr),
+        matches!(onion_error(&err), OnionError::AuthRequired { proxy: p } if *p == proxy.addr()),
         "{err}"
     );
 }
 
 #[tokio::test]
 async fn reports_the_proxy_reply_code() {
-    let proxy = Microsocks::start(None);
-    let node = node(OnionTransport::new().with_proxies([proxy.addr]));
+    let proxy = Microsocks::start();
+    let node = node(OnionTransport::new().with_proxies([proxy.addr()]));
     let err = node
-        .connect(&format!("onion:localhost:{}", free_port()))
+        .connect(&format!("onion:localhost:{}", refused_localhost_port()))
         .await
         .unwrap_err();
     match onion_error(&err) {
@@ -160,9 +109,9 @@ async fn reports_the_proxy_reply_code() {
 
 #[tokio::test]
 async fn falls_back_from_the_first_proxy_to_the_second() {
-    let proxy = Microsocks::start(None);
+    let proxy = Microsocks::start();
     let port = echo_server().await;
-    let node = node(OnionTransport::new().with_proxies([dead_addr(), proxy.addr]));
+    let node = node(OnionTransport::new().with_proxies([refused_addr(), proxy.addr()]));
     let mut conn = node
         .connect(&format!("onion:localhost:{port}"))
         .await
@@ -175,7 +124,7 @@ async fn falls_back_from_the_first_proxy_to_the_second() {
 
 #[tokio::test]
 async fn lists_every_proxy_when_all_fail() {
-    let (first, second) = (dead_addr(), dead_addr());
+    let (first, second) = (refused_addr(), refused_addr());
     let node = node(OnionTransport::new().with_proxies([first, second]));
     let err = node.connect("onion:example.onion:8008").await.unwrap_err();
     match onion_error(&err) {

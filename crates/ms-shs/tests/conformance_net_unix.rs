@@ -23,12 +23,8 @@ fn client() -> MultiServer {
 
 fn net_fixture() -> Fixture {
     let server = MultiServer::new([Stack::new(Net::new()).with(Shs::new(server_keys()))]).unwrap();
-    // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Connections are refused there while the tests run.
+    let port = ms_testkit::refused_port(std::net::Ipv4Addr::LOCALHOST.into());
     let key = server_keys().public().to_base64();
     let mut fixture = Fixture::new(server, client(), format!("net:127.0.0.1:{port}~shs:{key}"));
     fixture.bad_addresses = vec![

@@ -4,6 +4,9 @@
 //!   fault hooks ([`Fault`]: delay, refuse, black hole, cut) and leak counters.
 //! - [`suite`]: the conformance suite every transport and transform crate runs against itself
 //!   with one line, [`conformance!`].
+//! - [`refused_port`], [`refused_localhost_port`]: loopback TCP ports where connections are
+//!   refused, reserved for the life of the test process (no race with other tests' listeners).
+//! - [`Microsocks`]: a real SOCKS5 proxy (`microsocks`) on a free loopback port.
 //!
 //! ```
 //! use ms_core::{MultiServer, Stack};
@@ -22,7 +25,11 @@
 #![forbid(unsafe_code)]
 
 mod mem;
+mod microsocks;
+mod ports;
 pub mod suite;
 
 pub use mem::{Fault, MemNetwork, MemStream, MemTransport};
+pub use microsocks::Microsocks;
+pub use ports::{refused_localhost_port, refused_port};
 pub use suite::{EchoServer, Fixture, echo, echo_round_trip, pattern};

@@ -474,10 +474,9 @@ fn malformed_addresses_exit_2_with_the_position() {
     assert!(stderr.contains("fake:x~nope"), "{stderr}");
 }
 
-/// A loopback port where nothing listens (bound, then released).
+/// A loopback port where connections are refused while the tests run.
 fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("local address").port()
+    ms_testkit::refused_port(std::net::Ipv4Addr::LOCALHOST.into())
 }
 
 #[test]
@@ -537,38 +536,16 @@ fn help_has_examples_everywhere_and_version_prints() {
     assert_eq!(output.status.code(), Some(2));
 }
 
-/// A SOCKS5 proxy (microsocks, which `.ci/run` installs) on a free loopback port.
-fn start_socks_proxy() -> Option<(Guard, u16)> {
-    let port = closed_port();
-    let mut cmd = Command::new("microsocks");
-    cmd.args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = cmd.spawn().ok()?;
-    let guard = Guard { child };
-    // Wait until it accepts connections (bounded: it starts in milliseconds).
-    for _ in 0..500 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((guard, port));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("microsocks did not start listening on port {port}");
-}
-
 #[test]
 fn onion_addresses_go_through_the_socks_proxy() {
-    let Some((_proxy, proxy_port)) = start_socks_proxy() else {
-        eprintln!("skipped: microsocks is not installed (bash .ci/run installs it)");
-        return;
-    };
+    // A real SOCKS5 proxy (microsocks, which `.ci/run` installs): the test fails without it.
+    let proxy = ms_testkit::Microsocks::start();
     let dir = tempdir();
     let server = Server::start(dir.path(), &["--echo", "--no-ws", "--no-unix"]);
     // The proxy resolves the host itself, as Tor resolves an onion name.
     let net = server.alternative("net:");
     let onion = net.replacen("net:", "onion:", 1);
-    let socks = format!("127.0.0.1:{proxy_port}");
+    let socks = proxy.addr().to_string();
     // The proxy cannot half-close (nor can Tor): the whole echo still arrives, because under
     // shs the end of stdin is only the goodbye.
     let input = pattern(100_000);

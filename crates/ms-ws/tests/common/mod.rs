@@ -71,10 +71,9 @@ pub fn node(transport: WsTransport) -> MultiServer {
     MultiServer::new([Stack::new(transport)]).unwrap()
 }
 
-/// A port on 127.0.0.1 where nothing listens.
+/// A port on 127.0.0.1 (and ::1) where connections are refused while the test runs.
 pub fn dead_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    ms_testkit::refused_localhost_port()
 }
 
 /// A port that accepts TCP connections and then never says anything.
