@@ -52,7 +52,7 @@ pub use scope::{InvalidScope, Scope, Scopes};
 pub use stack::Stack;
 pub use stream::{AsyncStream, BoxStream, Connection, ConnectionInfo, Direction};
 pub use transform::{Transform, Upgraded};
-pub use transport::{Accepted, Connected, Listener, PendingStream, Transport};
+pub use transport::{Accepted, Connected, HandledByTransport, Listener, PendingStream, Transport};
 
 /// Re-exported so plugins implement the traits with the same macro version.
 pub use async_trait::async_trait;

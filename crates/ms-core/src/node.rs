@@ -560,7 +560,9 @@ pub enum Event {
     /// A connection made it through its whole stack.
     Connected(Connection),
     /// An accepted connection failed its stack (handshake refused, timed out, ...). Reported
-    /// when there is room in the event buffer, dropped otherwise; always logged.
+    /// when there is room in the event buffer, dropped otherwise; always logged. A connection
+    /// the transport dealt with itself ([`HandledByTransport`](crate::HandledByTransport), e.g.
+    /// a plain HTTP request served) is not a rejection and is not reported.
     Rejected {
         /// The stack, e.g. `net~shs`.
         stack: String,
@@ -756,6 +758,9 @@ async fn upgrade_one(
             tracing::debug!(remote = %conn.remote_address(), "accepted");
             // Waits for room: this is the back-pressure on a slow application.
             let _ = events.send(Event::Connected(conn)).await;
+        }
+        Err(Error::Accept { source, .. }) if source.is::<crate::HandledByTransport>() => {
+            tracing::debug!(%source, "inbound connection handled by the transport");
         }
         Err(error) => {
             tracing::debug!(%error, "inbound connection rejected");

@@ -100,6 +100,9 @@ pub trait Listener: Send + Sync + 'static {
 }
 
 /// A stream that is still being set up by the transport (e.g. a WebSocket upgrade).
+///
+/// When the set-up deals with the connection itself and there is no stream to hand on, it
+/// returns a boxed [`HandledByTransport`] as its error.
 pub type PendingStream = Pin<Box<dyn Future<Output = Result<BoxStream, BoxError>> + Send>>;
 
 /// An incoming connection as the transport hands it over.
@@ -137,5 +140,43 @@ impl fmt::Debug for Accepted {
         f.debug_struct("Accepted")
             .field("remote", &self.remote)
             .finish_non_exhaustive()
+    }
+}
+
+/// What a transport's set-up ([`Accepted::pending`]) returns, boxed as its error, when it dealt
+/// with the connection itself and there is no stream to hand on: a WebSocket transport that
+/// answered a plain HTTP request through the application's handler, for example.
+///
+/// This is not a failure: the node does not report it as
+/// [`Event::Rejected`](crate::Event::Rejected) and logs it at debug level only.
+///
+/// ```
+/// use ms_core::{Accepted, BoxError, HandledByTransport, Section};
+///
+/// let remote: Section = "net:127.0.0.1:4000".parse().unwrap();
+/// let accepted = Accepted::pending(
+///     async {
+///         // ... answer the peer here, then:
+///         Err(Box::new(HandledByTransport::new("served GET / with 200")) as BoxError)
+///     },
+///     remote,
+/// );
+/// # drop(accepted);
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("handled by the transport: {what}")]
+pub struct HandledByTransport {
+    what: String,
+}
+
+impl HandledByTransport {
+    /// What the transport did with the connection, for the log (e.g. `served GET / with 200`).
+    pub fn new(what: impl Into<String>) -> Self {
+        Self { what: what.into() }
+    }
+
+    /// What the transport did with the connection.
+    pub fn what(&self) -> &str {
+        &self.what
     }
 }

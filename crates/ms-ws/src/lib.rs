@@ -48,8 +48,11 @@
 //! Each accepted TCP connection is set up (TLS, the HTTP request, the upgrade) in
 //! [`Accepted::pending`](ms_core::Accepted::pending), so a slow peer never holds up the others;
 //! the request head and body are bounded and the set-up has a deadline (see [`WsOptions`]).
-//! A plain HTTP request is answered by the [`HttpHandler`] (or with `426 Upgrade Required`) and
-//! then ends as a [`WsError::NotWebSocket`] (the node reports it as a rejected connection).
+//! A plain HTTP request is answered by the [`HttpHandler`]: the connection then ends as
+//! [`HandledByTransport`](ms_core::HandledByTransport), which the node does not report as a
+//! rejection. Without a handler it is answered `426 Upgrade Required` and ends as
+//! [`WsError::NotWebSocket`], which the node reports as a rejected connection (as it does a
+//! malformed or oversized request, answered 400, 413 or 501).
 //!
 //! ## Dialling
 //!

@@ -586,8 +586,14 @@ where
                 options.limits(),
             )
             .await;
-            tracing::debug!(%error, "plain HTTP request served");
-            Err(Box::new(error))
+            match error {
+                // The application's handler answered: done, and not a failure.
+                WsError::NotWebSocket { .. } if inner.handler.is_some() => Err(Box::new(
+                    ms_core::HandledByTransport::new(error.to_string()),
+                )),
+                // 426 (no handler), or a request refused or cut short: a failed connection.
+                error => Err(Box::new(error)),
+            }
         }
     }
 }

@@ -187,23 +187,13 @@ async fn answers_plain_http_through_the_handler() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.ends_with("you asked for /blobs/x?y=1"), "{answer}");
 
-    // The node sees it as a connection that did not become a WebSocket.
-    match tokio::time::timeout(Duration::from_secs(5), server.next_event()).await {
-        Ok(Some(Event::Rejected { error, .. })) => {
-            let ws_error = error
-                .plugin_error()
-                .and_then(|e| e.downcast_ref::<WsError>());
-            assert!(
-                matches!(ws_error, Some(WsError::NotWebSocket { status: 200, .. })),
-                "{error}"
-            );
-        }
-        other => panic!("expected a rejected event, got {other:?}"),
-    }
-
-    // WebSockets still work on the same port.
+    // WebSockets still work on the same port, and the served request was not a rejection:
+    // the next event is the WebSocket connection.
     let mut client = raw_client(&device_address(&server)).await;
-    let mut conn = server.accept().await.unwrap();
+    let mut conn = match tokio::time::timeout(Duration::from_secs(5), server.next_event()).await {
+        Ok(Some(Event::Connected(conn))) => conn,
+        other => panic!("expected the WebSocket connection, got {other:?}"),
+    };
     conn.write_all(b"hi").await.unwrap();
     conn.flush().await.unwrap();
     assert_eq!(
@@ -215,7 +205,7 @@ async fn answers_plain_http_through_the_handler() {
 #[tokio::test]
 async fn without_a_handler_plain_http_gets_426() {
     let node = common::node(common::ws());
-    let server = node.listen().await.unwrap();
+    let mut server = node.listen().await.unwrap();
     let addr = device_address(&server)
         .trim_start_matches("ws://")
         .to_owned();
@@ -224,6 +214,19 @@ async fn without_a_handler_plain_http_gets_426() {
         answer.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
         "{answer}"
     );
+    // A WebSocket-only port asked for plain HTTP: the node reports a rejected connection.
+    match tokio::time::timeout(Duration::from_secs(5), server.next_event()).await {
+        Ok(Some(Event::Rejected { error, .. })) => {
+            let ws_error = error
+                .plugin_error()
+                .and_then(|e| e.downcast_ref::<WsError>());
+            assert!(
+                matches!(ws_error, Some(WsError::NotWebSocket { status: 426, .. })),
+                "{error}"
+            );
+        }
+        other => panic!("expected a rejected event, got {other:?}"),
+    }
 }
 
 #[tokio::test]
