@@ -32,6 +32,7 @@ mod error;
 mod host;
 mod identity;
 mod node;
+mod report;
 pub mod scope;
 mod stack;
 mod stream;

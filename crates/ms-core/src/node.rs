@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::error::{Attempt, Error, Mismatch, MismatchReason};
+use crate::report::{REPORT_INTERVAL, Rejection, Tally};
 use crate::{Address, Connection, Listener, MultiAddress, Scope, Stack};
 
 /// How a multi-address is dialled. The defaults come from the node's [`Config`]; pass your own
@@ -698,20 +699,34 @@ async fn accept_loop(
 ) {
     let mut upgrades = JoinSet::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
+    // Turned-away connections, summed up in one line per interval (see `report`).
+    let mut tally = Tally::default();
+    let mut report = tokio::time::interval_at(
+        tokio::time::Instant::now() + REPORT_INTERVAL,
+        REPORT_INTERVAL,
+    );
+    report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            Some(_) = upgrades.join_next(), if !upgrades.is_empty() => {}
+            Some(outcome) = upgrades.join_next(), if !upgrades.is_empty() => {
+                if let Ok(Some(rejection)) = outcome {
+                    tally.rejected(rejection);
+                }
+            }
+            _ = report.tick() => tally.report(),
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => {
                     backoff = ACCEPT_BACKOFF_MIN;
                     let Ok(slot) = limits.open.clone().try_acquire_owned() else {
-                        tracing::warn!(remote = %accepted.remote, "too many open connections, closing");
+                        tracing::debug!(remote = %accepted.remote, "too many open connections, closing");
+                        tally.over_open();
                         continue;
                     };
                     let Ok(permit) = limits.pending.clone().try_acquire_owned() else {
-                        tracing::warn!(remote = %accepted.remote, "too many handshakes in progress, closing");
+                        tracing::debug!(remote = %accepted.remote, "too many handshakes in progress, closing");
+                        tally.over_pending();
                         continue;
                     };
                     let span = tracing::debug_span!("inbound", remote = %accepted.remote);
@@ -733,15 +748,18 @@ async fn accept_loop(
     }
     // Dropping `upgrades` aborts the handshakes still in progress.
     upgrades.shutdown().await;
+    tally.report();
 }
 
+/// Runs one inbound connection through its stack; what the accept loop's tally counts, if it
+/// was rejected.
 async fn upgrade_one(
     stack: Stack,
     accepted: crate::Accepted,
     events: mpsc::Sender<Event>,
     (_permit, slot): (OwnedSemaphorePermit, OwnedSemaphorePermit),
     inbound_timeout: Duration,
-) {
+) -> Option<Rejection> {
     let remote = accepted.remote.to_string();
     let result = tokio::time::timeout(inbound_timeout, stack.upgrade_inbound(accepted))
         .await
@@ -758,16 +776,20 @@ async fn upgrade_one(
             tracing::debug!(remote = %conn.remote_address(), "accepted");
             // Waits for room: this is the back-pressure on a slow application.
             let _ = events.send(Event::Connected(conn)).await;
+            None
         }
         Err(Error::Accept { source, .. }) if source.is::<crate::HandledByTransport>() => {
             tracing::debug!(%source, "inbound connection handled by the transport");
+            None
         }
         Err(error) => {
             tracing::debug!(%error, "inbound connection rejected");
+            let rejection = Rejection::new(&error);
             let _ = events.try_send(Event::Rejected {
                 stack: stack.name(),
                 error,
             });
+            Some(rejection)
         }
     }
 }
