@@ -1,15 +1,15 @@
 //! The `ws` transport's server side against untrusted bytes.
 //!
-//! The HTTP request-head reader and the upgrade (`ms-ws/src/http.rs`) are private and only
-//! reachable from a TCP listener, so mode 0 goes through the public API over loopback TCP: a
-//! `WsTransport` (plain `ws`, an echoing HTTP handler, 2 KiB head and 1 KiB body limits) listens
-//! on 127.0.0.1 once per process; each run connects, sends the input, half-closes and reads
-//! the answer while the server side runs `Listener::accept` and the pending set-up, and, after
-//! an upgrade, reads the `WsStream` to its end. Input: `[mode][mode data…]`, mode (low 2 bits):
+//! Mode 0 serves each input in memory through `WsTransport::serve_connection` (what the
+//! transport's listener runs for every accepted connection): a `WsTransport` (plain `ws`, an
+//! echoing HTTP handler, 2 KiB head and 1 KiB body limits) built once per process; each run
+//! sends the input over an in-memory pipe, half-closes and reads the answer while the server
+//! side serves the connection and, after an upgrade, reads the multiserver stream to its end.
+//! Input: `[mode][mode data…]`, mode (low 2 bits):
 //!
 //! - 0, HTTP: the bytes sent. Checks: no panic, no hang (the set-up deadline is 5 s, each run
-//!   is cut at 15 s); the status the server reports (`101` for an upgrade, `BadRequest` /
-//!   `NotWebSocket` statuses) is the one on the wire; every answer is a well-formed response
+//!   is cut at 15 s); the status the server reports (`101` for an upgrade, `200` for a request
+//!   the handler answered, `BadRequest` / `NotWebSocket` statuses) is the one on the wire; every answer is a well-formed response
 //!   head with exactly one `Content-Length` (matching the body) and `Connection: close` (except
 //!   `101`), no header outside the expected set (the handler copies request headers into
 //!   response header names and values: CR/LF/NUL and non-token names must be dropped); the
@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use ms_core::{Listener, Scope, Scopes, Section, Transport};
+use ms_core::{Scopes, Section};
 use ms_ws::{
     HttpHandler, HttpRequest, HttpResponse, WsError, WsOptions, WsStream, WsTransport, WsUrl,
 };
@@ -44,8 +44,7 @@ const MAX_BODY: usize = 1024;
 
 struct Server {
     rt: Runtime,
-    listener: Box<dyn Listener>,
-    addr: SocketAddr,
+    transport: WsTransport,
 }
 
 fn echo_handler() -> HttpHandler {
@@ -80,54 +79,43 @@ fn server() -> &'static Server {
         options.max_request_head = MAX_HEAD;
         options.max_request_body = MAX_BODY;
         let transport = WsTransport::builder()
-            .host("127.0.0.1")
-            .port(0)
             .scopes(Scopes::DEVICE)
             .http_handler(echo_handler())
             .options(options)
             .build()
             .expect("transport");
-        let listener = rt.block_on(transport.listen()).expect("listen");
-        let section = listener
-            .advertise(Scope::Device)
-            .into_iter()
-            .next()
-            .expect("an advertised address");
-        let url = WsUrl::parse(&section).expect("a ws URL");
-        let addr = SocketAddr::from(([127, 0, 0, 1], url.port()));
-        Server { rt, listener, addr }
+        Server { rt, transport }
     })
 }
 
 /// What the server side made of a connection.
 enum Served {
     Upgraded(Vec<u8>),
-    Failed(ms_core::BoxError),
+    Answered,
+    Failed(WsError),
 }
 
 fn http(data: &[u8]) {
     let server = server();
+    let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
     let run = async {
+        // Room for any request and answer, so that neither side waits for the other to read.
+        let (mut client_io, server_io) = tokio::io::duplex(1 << 20);
         let client = async {
-            let mut tcp = tokio::net::TcpStream::connect(server.addr)
-                .await
-                .expect("connect to the loopback listener");
             // Whether the server reads everything or not, the request is over.
-            let _ = tcp.write_all(data).await;
-            let _ = tcp.shutdown().await;
+            let _ = client_io.write_all(data).await;
+            let _ = client_io.shutdown().await;
             let mut answer = Vec::new();
-            let clean = tcp.read_to_end(&mut answer).await.is_ok();
-            // Reset instead of leaving a TIME_WAIT socket behind for every run.
-            let _ = tcp.set_zero_linger();
+            let clean = client_io.read_to_end(&mut answer).await.is_ok();
             (answer, clean)
         };
         let serve = async {
-            let accepted = server.listener.accept().await.expect("accept");
-            match accepted.stream.await {
-                Ok(mut stream) => {
+            match server.transport.serve_connection(server_io, peer).await {
+                Ok(Some(mut stream)) => {
                     let (bytes, _) = read_all(&mut stream, data.len()).await;
                     Served::Upgraded(bytes)
                 }
+                Ok(None) => Served::Answered,
                 Err(e) => Served::Failed(e),
             }
         };
@@ -143,17 +131,19 @@ fn http(data: &[u8]) {
             assert!(bytes.len() <= data.len(), "read more than was sent");
             Some(101)
         }
-        Served::Failed(e) => match e.downcast_ref::<WsError>() {
-            Some(WsError::BadRequest { status, .. } | WsError::NotWebSocket { status, .. }) => {
+        // The handler always answers 200.
+        Served::Answered => Some(200),
+        Served::Failed(e) => match e {
+            WsError::BadRequest { status, .. } | WsError::NotWebSocket { status, .. } => {
                 Some(*status)
             }
-            Some(WsError::ClosedEarly { .. }) => {
+            WsError::ClosedEarly { .. } => {
                 if clean {
                     assert!(answer.is_empty(), "an answer to an unfinished request");
                 }
                 None
             }
-            Some(WsError::Timeout { .. }) => panic!("the set-up timed out: {e}"),
+            WsError::Timeout { .. } => panic!("the set-up timed out: {e}"),
             _ => None,
         },
     };

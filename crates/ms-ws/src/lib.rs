@@ -54,6 +54,9 @@
 //! [`WsError::NotWebSocket`], which the node reports as a rejected connection (as it does a
 //! malformed or oversized request, answered 400, 413 or 501).
 //!
+//! A connection accepted elsewhere (your own listener, behind a proxy, an in-memory pipe) is
+//! served the same way by [`WsTransport::serve_connection`].
+//!
 //! ## Dialling
 //!
 //! ```no_run

@@ -295,6 +295,62 @@ impl WsTransport {
         &self.inner.options
     }
 
+    /// Serves one connection accepted elsewhere (your own listener, a proxy, an in-memory pipe
+    /// in a test) exactly as this transport's listener serves the connections it accepts: TLS
+    /// first for `wss`, then the HTTP request, within [`WsOptions::handshake_timeout`] and the
+    /// request limits. `peer` names the other end in errors and in [`HttpRequest::remote`].
+    ///
+    /// - A WebSocket upgrade gives `Ok(Some(stream))`: the multiserver stream, to hand to a
+    ///   [`Stack`](ms_core::Stack)'s transforms or to use as is.
+    /// - A plain HTTP request answered by the [`HttpHandler`] gives `Ok(None)`: nothing more
+    ///   to do, the connection is closed.
+    /// - Anything else is a [`WsError`]: a plain request without a handler (answered `426`),
+    ///   a malformed or oversized request (answered `400`, `413`, `431` or `501`), a failed TLS
+    ///   handshake, a peer that hung up, or the deadline.
+    ///
+    /// ```
+    /// use ms_ws::WsTransport;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let transport = WsTransport::builder().build()?;
+    /// // Any AsyncRead + AsyncWrite stream will do; here, an in-memory pipe.
+    /// let (mut client, server) = tokio::io::duplex(4096);
+    /// let peer = "127.0.0.1:40000".parse()?;
+    /// let serving = tokio::spawn(async move { transport.serve_connection(server, peer).await });
+    ///
+    /// client.write_all(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n").await?;
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).await?;
+    /// // No handler: plain HTTP is refused, and reported as an error.
+    /// assert!(answer.starts_with("HTTP/1.1 426 Upgrade Required"));
+    /// assert!(serving.await?.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`HttpRequest::remote`]: crate::HttpRequest::remote
+    pub async fn serve_connection<S>(
+        &self,
+        io: S,
+        peer: SocketAddr,
+    ) -> Result<Option<BoxStream>, WsError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let inner = &self.inner;
+        let after = inner.options.handshake_timeout;
+        let span = tracing::debug_span!("ws_setup", %peer);
+        match tokio::time::timeout(after, set_up(io, peer, inner).instrument(span)).await {
+            Ok(result) => result,
+            Err(_) => Err(WsError::Timeout {
+                what: format!("the WebSocket set-up with {peer}"),
+                after,
+            }),
+        }
+    }
+
     /// Dials a URL: TCP (every address of the host in turn), TLS for `wss`, then the upgrade,
     /// all under [`WsOptions::connect_timeout`].
     pub async fn dial(&self, url: &WsUrl) -> Result<WsStream<Box<dyn IoStream>>, WsError> {
@@ -492,22 +548,20 @@ impl Listener for WsListener {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(%e, "cannot set TCP_NODELAY");
         }
-        let inner = self.transport.inner.clone();
+        let transport = self.transport.clone();
         // An IP address and a port always make a valid section.
-        let remote = inbound_section(inner.scheme, peer)
+        let remote = inbound_section(transport.inner.scheme, peer)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let span = tracing::debug_span!("ws_setup", %peer);
-        let after = inner.options.handshake_timeout;
         let setup = async move {
-            match tokio::time::timeout(after, set_up(tcp, peer, &inner)).await {
-                Ok(result) => result,
-                Err(_) => Err(Box::new(WsError::Timeout {
-                    what: format!("the WebSocket set-up with {peer}"),
-                    after,
-                }) as BoxError),
+            match transport.serve_connection(tcp, peer).await {
+                Ok(Some(stream)) => Ok(stream),
+                Ok(None) => Err(Box::new(ms_core::HandledByTransport::new(format!(
+                    "plain HTTP request from {peer} answered by the handler"
+                ))) as BoxError),
+                Err(error) => Err(Box::new(error) as BoxError),
             }
         };
-        Ok(Accepted::pending(setup.instrument(span), remote))
+        Ok(Accepted::pending(setup, remote))
     }
 
     fn advertise(&self, scope: Scope) -> Vec<Section> {
@@ -534,13 +588,16 @@ impl Listener for WsListener {
     }
 }
 
-/// TLS (for `wss`), then the HTTP request: an upgrade becomes a [`WsStream`], anything else
-/// is answered and ends with an error.
-async fn set_up(tcp: TcpStream, peer: SocketAddr, inner: &Inner) -> Result<BoxStream, BoxError> {
+/// TLS (for `wss`), then the HTTP request: an upgrade becomes a [`WsStream`], a request the
+/// handler answered `None`, anything else an error (after an answer where there is one).
+async fn set_up<S>(io: S, peer: SocketAddr, inner: &Inner) -> Result<Option<BoxStream>, WsError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     match &inner.acceptor {
-        None => upgrade(tcp, peer, inner).await,
+        None => upgrade(io, peer, inner).await,
         Some(acceptor) => {
-            let tls = acceptor.accept(tcp).await.map_err(|source| WsError::Tls {
+            let tls = acceptor.accept(io).await.map_err(|source| WsError::Tls {
                 peer: peer.to_string(),
                 source,
             })?;
@@ -549,7 +606,11 @@ async fn set_up(tcp: TcpStream, peer: SocketAddr, inner: &Inner) -> Result<BoxSt
     }
 }
 
-async fn upgrade<S>(mut io: S, peer: SocketAddr, inner: &Inner) -> Result<BoxStream, BoxError>
+async fn upgrade<S>(
+    mut io: S,
+    peer: SocketAddr,
+    inner: &Inner,
+) -> Result<Option<BoxStream>, WsError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -571,11 +632,11 @@ where
                 Some(options.websocket_config()),
             )
             .await;
-            Ok(Box::new(WsStream::new(
+            Ok(Some(Box::new(WsStream::new(
                 ws,
                 options.write_message_size,
                 options.keepalive,
-            )))
+            ))))
         }
         Incoming::Plain(request) => {
             let error = http::answer_plain(
@@ -588,11 +649,12 @@ where
             .await;
             match error {
                 // The application's handler answered: done, and not a failure.
-                WsError::NotWebSocket { .. } if inner.handler.is_some() => Err(Box::new(
-                    ms_core::HandledByTransport::new(error.to_string()),
-                )),
+                WsError::NotWebSocket { .. } if inner.handler.is_some() => {
+                    tracing::debug!(%error, "plain HTTP request answered by the handler");
+                    Ok(None)
+                }
                 // 426 (no handler), or a request refused or cut short: a failed connection.
-                error => Err(Box::new(error)),
+                error => Err(error),
             }
         }
     }

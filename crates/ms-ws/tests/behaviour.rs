@@ -346,3 +346,66 @@ async fn a_dead_port_lists_the_refused_address() {
         _ => panic!("{err}"),
     }
 }
+
+/// `serve_connection` on a stream accepted elsewhere (an in-memory pipe here) upgrades, serves
+/// plain HTTP through the handler, and answers a slow peer with a timeout, as the listener does.
+#[tokio::test]
+async fn serves_a_connection_accepted_elsewhere() {
+    let ws = WsTransport::builder()
+        .http_handler(HttpHandler::new(|request| async move {
+            HttpResponse::text(200, format!("hello {}", request.remote))
+        }))
+        .build()
+        .unwrap();
+    let peer: std::net::SocketAddr = "192.0.2.7:4242".parse().unwrap();
+
+    // A WebSocket upgrade: the multiserver stream carries the bytes both ways.
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let serving = tokio::spawn({
+        let ws = ws.clone();
+        async move { ws.serve_connection(server_io, peer).await }
+    });
+    let (mut client, _) = tokio_tungstenite::client_async("ws://example.org/", client_io)
+        .await
+        .unwrap();
+    let mut stream = serving.await.unwrap().unwrap().expect("an upgrade");
+    client.send(Message::binary(&b"ping"[..])).await.unwrap();
+    let mut buf = [0u8; 4];
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
+    stream.write_all(b"pong").await.unwrap();
+    stream.flush().await.unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::binary(&b"pong"[..])
+    );
+
+    // Plain HTTP: the handler answers (it sees the peer given), and there is no stream.
+    let (mut client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let serving = tokio::spawn({
+        let ws = ws.clone();
+        async move { ws.serve_connection(server_io, peer).await }
+    });
+    client_io
+        .write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    client_io.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("hello 192.0.2.7:4242"), "{answer}");
+    assert!(matches!(serving.await.unwrap(), Ok(None)));
+
+    // A peer that never finishes its request: the set-up deadline ends it.
+    let mut options = ms_ws::WsOptions::default();
+    options.handshake_timeout = Duration::from_millis(100);
+    let strict = WsTransport::builder().options(options).build().unwrap();
+    let (mut client_io, server_io) = tokio::io::duplex(1024);
+    client_io.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let result = strict.serve_connection(server_io, peer).await;
+    assert!(
+        matches!(result, Err(WsError::Timeout { .. })),
+        "{:?}",
+        result.map(|s| s.is_some())
+    );
+}
