@@ -9,7 +9,9 @@
 //!
 //! - 0, HTTP: the bytes sent. Checks: no panic, no hang (the set-up deadline is 5 s, each run
 //!   is cut at 15 s); the status the server reports (`101` for an upgrade, `200` for a request
-//!   the handler answered, `BadRequest` / `NotWebSocket` statuses) is the one on the wire; every answer is a well-formed response
+//!   the handler answered, `BadRequest` / `NotWebSocket` / `UpgradeRefused` statuses) is the
+//!   one on the wire; `verify_client` (which refuses upgrades carrying `X-Refuse` with `403`)
+//!   sees the peer and no body, and an upgrade is refused exactly when it carries `X-Refuse`; every answer is a well-formed response
 //!   head with exactly one `Content-Length` (matching the body) and `Connection: close` (except
 //!   `101`), no header outside the expected set (the handler copies request headers into
 //!   response header names and values: CR/LF/NUL and non-token names must be dropped); the
@@ -81,6 +83,14 @@ fn server() -> &'static Server {
         let transport = WsTransport::builder()
             .scopes(Scopes::DEVICE)
             .http_handler(echo_handler())
+            .verify_client(|request| {
+                assert!(request.body.is_empty(), "verify_client saw a body");
+                assert_eq!(request.remote, PEER, "verify_client saw another peer");
+                match request.header("x-refuse") {
+                    Some(_) => Err(HttpResponse::text(403, "refused\n")),
+                    None => Ok(()),
+                }
+            })
             .options(options)
             .build()
             .expect("transport");
@@ -95,9 +105,26 @@ enum Served {
     Failed(WsError),
 }
 
+/// The peer address every HTTP-mode connection is served as.
+const PEER: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)),
+    40000,
+);
+
+/// Whether `request` parses as a head with an `X-Refuse` header.
+fn asks_for_refusal(request: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; ms_ws::MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    matches!(req.parse(request), Ok(httparse::Status::Complete(_)))
+        && req
+            .headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("x-refuse"))
+}
+
 fn http(data: &[u8]) {
     let server = server();
-    let peer = SocketAddr::from(([127, 0, 0, 1], 40000));
+    let peer = PEER;
     let run = async {
         // Room for any request and answer, so that neither side waits for the other to read.
         let (mut client_io, server_io) = tokio::io::duplex(1 << 20);
@@ -129,12 +156,17 @@ fn http(data: &[u8]) {
     let status = match &served {
         Served::Upgraded(bytes) => {
             assert!(bytes.len() <= data.len(), "read more than was sent");
+            assert!(!asks_for_refusal(data), "verify_client was not asked");
             Some(101)
         }
         // The handler always answers 200.
         Served::Answered => Some(200),
         Served::Failed(e) => match e {
             WsError::BadRequest { status, .. } | WsError::NotWebSocket { status, .. } => {
+                Some(*status)
+            }
+            WsError::UpgradeRefused { status, .. } => {
+                assert!(asks_for_refusal(data), "an upgrade refused without reason");
                 Some(*status)
             }
             WsError::ClosedEarly { .. } => {

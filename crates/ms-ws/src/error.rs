@@ -16,7 +16,8 @@ pub enum ErrorKind {
     Config,
     /// The network failed or a deadline passed.
     Network,
-    /// The peer did something it must not (bad HTTP, a failed WebSocket or TLS handshake).
+    /// The peer did something it must not (bad HTTP, a failed WebSocket or TLS handshake), or
+    /// was refused (`verify_client`).
     Peer,
     /// The connection was ordinary HTTP, answered by the HTTP handler: not a WebSocket.
     NotWebSocket,
@@ -124,6 +125,16 @@ pub enum WsError {
         /// The status sent back.
         status: u16,
     },
+    /// A WebSocket upgrade that the `verify_client` callback refused; its response was sent.
+    #[error("{peer}: WebSocket upgrade on `{path}` refused by verify_client (answered {status})")]
+    UpgradeRefused {
+        /// The peer.
+        peer: SocketAddr,
+        /// The request target.
+        path: String,
+        /// The status sent back.
+        status: u16,
+    },
     /// A deadline passed.
     #[error("{what} did not finish within {after:?}")]
     Timeout {
@@ -162,9 +173,10 @@ impl WsError {
             | WsError::Timeout { .. }
             | WsError::Io { .. }
             | WsError::ClosedEarly { .. } => ErrorKind::Network,
-            WsError::Tls { .. } | WsError::Handshake { .. } | WsError::BadRequest { .. } => {
-                ErrorKind::Peer
-            }
+            WsError::Tls { .. }
+            | WsError::Handshake { .. }
+            | WsError::BadRequest { .. }
+            | WsError::UpgradeRefused { .. } => ErrorKind::Peer,
             WsError::NotWebSocket { .. } => ErrorKind::NotWebSocket,
         }
     }

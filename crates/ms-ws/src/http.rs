@@ -35,6 +35,8 @@ pub const MAX_HEADERS: usize = 64;
 pub(crate) struct Limits {
     pub max_head: usize,
     pub max_body: usize,
+    /// Whether an upgrade's request (method, target, headers) is kept for `verify_client`.
+    pub keep_upgrade_request: bool,
 }
 
 /// A plain (non-WebSocket) HTTP request, as the handler sees it.
@@ -174,8 +176,13 @@ impl fmt::Debug for HttpHandler {
 
 /// What the request head asked for.
 pub(crate) enum Incoming {
-    /// A valid WebSocket upgrade; `rest` holds bytes received after the head.
-    Upgrade { key: Vec<u8>, rest: Vec<u8> },
+    /// A valid WebSocket upgrade; `rest` holds bytes received after the head, `request` the
+    /// request itself when the limits ask to keep it.
+    Upgrade {
+        key: Vec<u8>,
+        rest: Vec<u8>,
+        request: Option<HttpRequest>,
+    },
     /// Anything else: answered (or refused) by [`answer_plain`].
     Plain(PlainRequest),
 }
@@ -224,16 +231,31 @@ where
             Ok(httparse::Status::Complete(len)) => {
                 let classified = classify(&request);
                 let rest = buf[len..].to_vec();
+                let method = || request.method.unwrap_or_default().to_owned();
+                let target = || request.path.unwrap_or_default().to_owned();
+                let headers = || {
+                    request
+                        .headers
+                        .iter()
+                        .map(|h| (h.name.to_owned(), h.value.to_vec()))
+                        .collect()
+                };
                 return match classified {
-                    Classified::Upgrade { key } => Ok(Incoming::Upgrade { key, rest }),
+                    Classified::Upgrade { key } => Ok(Incoming::Upgrade {
+                        key,
+                        rest,
+                        request: limits.keep_upgrade_request.then(|| HttpRequest {
+                            method: method(),
+                            target: target(),
+                            headers: headers(),
+                            body: Bytes::new(),
+                            remote: peer,
+                        }),
+                    }),
                     Classified::Plain => Ok(Incoming::Plain(PlainRequest {
-                        method: request.method.unwrap_or_default().to_owned(),
-                        target: request.path.unwrap_or_default().to_owned(),
-                        headers: request
-                            .headers
-                            .iter()
-                            .map(|h| (h.name.to_owned(), h.value.to_vec()))
-                            .collect(),
+                        method: method(),
+                        target: target(),
+                        headers: headers(),
                         rest,
                     })),
                     Classified::Bad { status, reason } => {
@@ -417,6 +439,30 @@ where
     }
 }
 
+/// Refuses an upgrade that `verify_client` turned down with its `response`, and returns the
+/// matching error.
+pub(crate) async fn refuse_upgrade<S>(
+    io: &mut S,
+    request: &HttpRequest,
+    response: HttpResponse,
+) -> WsError
+where
+    S: AsyncWrite + Unpin,
+{
+    let status = response.status;
+    if let Err(source) = write_response(io, &response, false).await {
+        return WsError::Io {
+            peer: request.remote.to_string(),
+            source,
+        };
+    }
+    WsError::UpgradeRefused {
+        peer: request.remote,
+        path: request.target.clone(),
+        status,
+    }
+}
+
 /// Answers with `status` and a short text, and returns the matching error.
 async fn refuse<S>(io: &mut S, peer: SocketAddr, status: u16, reason: &str) -> WsError
 where
@@ -501,6 +547,7 @@ mod tests {
     use super::*;
 
     const LIMITS: Limits = Limits {
+        keep_upgrade_request: false,
         max_head: 1024,
         max_body: 16,
     };
@@ -528,7 +575,7 @@ mod tests {
     async fn accepts_an_upgrade_on_any_path_and_keeps_early_bytes() {
         let (result, answer) = run(UPGRADE).await;
         match result {
-            Ok(Incoming::Upgrade { key, rest }) => {
+            Ok(Incoming::Upgrade { key, rest, .. }) => {
                 assert_eq!(key, b"dGhlIHNhbXBsZSBub25jZQ==");
                 assert_eq!(rest, b"EXTRA");
             }

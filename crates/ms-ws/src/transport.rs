@@ -22,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument as _;
 
-use crate::http::{self, HttpHandler, Incoming, Limits};
+use crate::http::{self, HttpHandler, HttpRequest, HttpResponse, Incoming, Limits};
 use crate::{Keepalive, Scheme, WsError, WsStream, WsUrl, tls};
 
 /// Tunables of a [`WsTransport`]; every field has a default (see [`WsOptions::default`]).
@@ -73,6 +73,7 @@ impl WsOptions {
         Limits {
             max_head: self.max_request_head,
             max_body: self.max_request_body,
+            keep_upgrade_request: false,
         }
     }
 }
@@ -109,8 +110,12 @@ pub struct WsBuilder {
     server_tls: Option<ServerTls>,
     client_tls: Option<ClientTls>,
     handler: Option<HttpHandler>,
+    verify: Option<Arc<VerifyFn>>,
     options: WsOptions,
 }
+
+/// The `verify_client` callback.
+type VerifyFn = dyn Fn(&HttpRequest) -> Result<(), HttpResponse> + Send + Sync;
 
 impl WsBuilder {
     /// The host to listen on: an IP address or a name (resolved when listening, first address
@@ -180,6 +185,34 @@ impl WsBuilder {
         self
     }
 
+    /// Decides whether to accept each WebSocket upgrade, from its request: the method, the
+    /// target, the headers (`Origin`, say) and the peer's address (the body is empty). `Ok(())`
+    /// accepts it; `Err(response)` refuses it with that response (the connection then closes
+    /// and ends as [`WsError::UpgradeRefused`]). Runs before the `101` is sent, within
+    /// [`WsOptions::handshake_timeout`]. Like the JavaScript `verifyClient` option; without
+    /// it, every valid upgrade is accepted.
+    ///
+    /// ```
+    /// use ms_ws::{HttpResponse, WsTransport};
+    ///
+    /// // Browsers send the page's origin: only pages of this app may open a WebSocket.
+    /// let ws = WsTransport::builder()
+    ///     .verify_client(|request| match request.header("origin") {
+    ///         None => Ok(()), // not a browser
+    ///         Some(b"http://localhost:3000") => Ok(()),
+    ///         Some(_) => Err(HttpResponse::text(403, "origin not allowed\n")),
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), ms_ws::WsError>(())
+    /// ```
+    pub fn verify_client<F>(mut self, verify: F) -> Self
+    where
+        F: Fn(&HttpRequest) -> Result<(), HttpResponse> + Send + Sync + 'static,
+    {
+        self.verify = Some(Arc::new(verify));
+        self
+    }
+
     /// Sets every tunable at once.
     pub fn options(mut self, options: WsOptions) -> Self {
         self.options = options;
@@ -231,6 +264,7 @@ impl WsBuilder {
                 acceptor: server_tls.map(TlsAcceptor::from),
                 connector: TlsConnector::from(client_tls),
                 handler: self.handler,
+                verify: self.verify,
                 options: self.options,
             }),
         })
@@ -267,6 +301,7 @@ struct Inner {
     acceptor: Option<TlsAcceptor>,
     connector: TlsConnector,
     handler: Option<HttpHandler>,
+    verify: Option<Arc<VerifyFn>>,
     options: WsOptions,
 }
 
@@ -281,6 +316,7 @@ impl WsTransport {
             server_tls: None,
             client_tls: None,
             handler: None,
+            verify: None,
             options: WsOptions::default(),
         }
     }
@@ -479,6 +515,7 @@ impl fmt::Debug for WsTransport {
             .field("scopes", &self.inner.scopes)
             .field("external", &self.inner.external)
             .field("handler", &self.inner.handler.is_some())
+            .field("verify_client", &self.inner.verify.is_some())
             .field("options", &self.inner.options)
             .finish()
     }
@@ -615,8 +652,17 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let options = &inner.options;
-    match http::read_request(&mut io, peer, options.limits()).await? {
-        Incoming::Upgrade { key, rest } => {
+    let limits = http::Limits {
+        keep_upgrade_request: inner.verify.is_some(),
+        ..options.limits()
+    };
+    match http::read_request(&mut io, peer, limits).await? {
+        Incoming::Upgrade { key, rest, request } => {
+            if let (Some(verify), Some(request)) = (&inner.verify, &request)
+                && let Err(response) = verify(request)
+            {
+                return Err(http::refuse_upgrade(&mut io, request, response).await);
+            }
             let io_error = |source| WsError::Io {
                 peer: peer.to_string(),
                 source,

@@ -409,3 +409,79 @@ async fn serves_a_connection_accepted_elsewhere() {
         result.map(|s| s.is_some())
     );
 }
+
+#[tokio::test]
+async fn verify_client_decides_on_each_upgrade() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ws = WsTransport::builder()
+        .verify_client({
+            let seen = seen.clone();
+            move |request| {
+                seen.lock()
+                    .unwrap()
+                    .push((request.target.clone(), request.remote.ip()));
+                match request.header("origin") {
+                    Some(b"http://good.example") | None => Ok(()),
+                    Some(_) => Err(HttpResponse::text(403, "origin not allowed\n")),
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let node = common::node(ws);
+    let mut server = node.listen().await.unwrap();
+    let url = device_address(&server);
+    let authority = url.trim_start_matches("ws://").to_owned();
+    let upgrade = |origin: &'static str| {
+        let authority = authority.clone();
+        async move {
+            use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+            let mut request = format!("ws://{authority}/room")
+                .into_client_request()
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("Origin", origin.parse().unwrap());
+            let tcp = TcpStream::connect(&authority).await.unwrap();
+            tokio_tungstenite::client_async(request, tcp).await
+        }
+    };
+
+    // A refused origin gets the callback's response, and the node a rejection saying why.
+    match upgrade("http://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 403);
+        }
+        other => panic!("expected a 403, got {:?}", other.map(|_| ())),
+    }
+    match tokio::time::timeout(Duration::from_secs(5), server.next_event()).await {
+        Ok(Some(Event::Rejected { error, .. })) => {
+            let ws_error = error
+                .plugin_error()
+                .and_then(|e| e.downcast_ref::<WsError>());
+            assert!(
+                matches!(ws_error, Some(WsError::UpgradeRefused { status: 403, path, .. }) if path == "/room"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a rejected event, got {other:?}"),
+    }
+
+    // An accepted origin upgrades as usual.
+    let (mut client, _) = upgrade("http://good.example").await.unwrap();
+    let mut conn = server.accept().await.unwrap();
+    conn.write_all(b"welcome").await.unwrap();
+    conn.flush().await.unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::binary(&b"welcome"[..])
+    );
+
+    // The callback saw both requests, with their target and the peer's address.
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen.iter()
+            .all(|(target, ip)| target == "/room" && ip.is_loopback())
+    );
+}
