@@ -5,8 +5,9 @@
 //!
 //! - 0, raw: the rest is the wire;
 //! - 1, valid then damaged: messages from the input are encoded with the crate's `Encoder`
-//!   (optionally with the goodbye), then bytes are flipped, inserted, cut or appended; the key
-//!   (or, with bit 6, the handshake's client ephemeral seed) is the SHA-256 of the input;
+//!   (optionally with the goodbye; with bit 3, with a maximum body from the input, 1..=65536
+//!   clamped to 65535), then bytes are flipped, inserted, cut or appended; the key (or, with
+//!   bit 6, the handshake's client ephemeral seed) is the SHA-256 of the input;
 //! - 2, crafted: frames built by a sender that knows the key (it always does: it is the peer),
 //!   with honest, bad-tag, goodbye or arbitrary header contents (any length up to 65535).
 //!
@@ -149,15 +150,20 @@ fuzz_target!(|data: &[u8]| {
         0 => input.rest().to_vec(),
         1 => {
             let mut encoder = Encoder::new(&key, nonce);
+            if mode & 0x08 != 0 {
+                // The opt-in larger frames (`Shs::max_frame_body`), any size up to 65535.
+                encoder.set_max_body(1 + usize::from(input.u16()));
+            }
+            let max_body = encoder.max_body();
             let mut wire = Vec::new();
             let mut plain = Vec::new();
             let mut frame_ends = vec![0];
             for _ in 0..input.byte() % 6 {
-                let len = usize::from(input.u16()) % (2 * MAX_BODY_LEN + 10);
+                let len = usize::from(input.u16()) % (2 * max_body.max(MAX_BODY_LEN) + 10);
                 let mut message = input.bytes(len).to_vec();
                 message.resize(len, 0x5a);
                 encoder.encode(&message, &mut wire);
-                for chunk in message.chunks(MAX_BODY_LEN) {
+                for chunk in message.chunks(max_body) {
                     plain.extend_from_slice(chunk);
                     frame_ends.push(plain.len());
                 }

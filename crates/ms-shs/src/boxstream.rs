@@ -8,7 +8,8 @@
 //! ```
 //!
 //! after which `N += 2`. The stream ends with a *goodbye*: a header box of 18 zero bytes. Bodies
-//! we send are at most [`MAX_BODY_LEN`] (4096) bytes, like the JS encoder.
+//! we send are at most [`MAX_BODY_LEN`] (4096) bytes, like the JS encoder, unless raised with
+//! [`Encoder::with_max_body`] (up to 65535, an opt-in for peers known to accept it).
 //!
 //! **Decoder leniency (a decision):** the decoder accepts any length the 16-bit field can carry
 //! (up to 65535) and empty bodies, exactly like the JS decoder. The length is authenticated by the
@@ -42,7 +43,7 @@ pub use crate::error::BoxStreamError;
 
 /// Size of a header box on the wire: MAC (16) ‖ sealed(length (2) ‖ body MAC (16)).
 pub const HEADER_LEN: usize = 34;
-/// Largest body the encoder puts in one frame (the JS value).
+/// Largest body the encoder puts in one frame by default (the JS value).
 pub const MAX_BODY_LEN: usize = 4096;
 /// Largest body the decoder accepts (what the 16-bit length field can carry).
 pub const MAX_DECODED_BODY_LEN: usize = u16::MAX as usize;
@@ -72,6 +73,7 @@ fn plus_one(nonce: &[u8; NONCE_LEN]) -> [u8; NONCE_LEN] {
 pub struct Encoder {
     secretbox: SecretBox,
     nonce: [u8; NONCE_LEN],
+    max_body: usize,
 }
 
 impl Encoder {
@@ -80,7 +82,43 @@ impl Encoder {
         Self {
             secretbox: SecretBox::new(key),
             nonce,
+            max_body: MAX_BODY_LEN,
         }
+    }
+
+    /// Sets the largest body this encoder puts in one frame, clamped to
+    /// `1..=`[`MAX_DECODED_BODY_LEN`]. The default, [`MAX_BODY_LEN`] (4096), is what the
+    /// JavaScript encoder and every other SSB implementation send. Larger frames cost less
+    /// cipher work per byte (one header and one key set-up per frame), and the JavaScript
+    /// decoder accepts bodies up to 65535 bytes, but other implementations may not: raise it
+    /// only for peers known to accept it.
+    ///
+    /// ```
+    /// use ms_shs::boxstream::{Decoder, Encoder};
+    ///
+    /// let mut encoder = Encoder::new(&[1; 32], [2; 24]).with_max_body(65535);
+    /// let mut wire = Vec::new();
+    /// encoder.encode(&[7; 65535], &mut wire);
+    /// assert_eq!(wire.len(), 34 + 65535); // one frame
+    ///
+    /// let mut plain = Vec::new();
+    /// Decoder::new(&[1; 32], [2; 24]).decode(&wire, &mut plain)?;
+    /// assert_eq!(plain, [7; 65535]);
+    /// # Ok::<(), ms_shs::BoxStreamError>(())
+    /// ```
+    pub fn with_max_body(mut self, max_body: usize) -> Self {
+        self.set_max_body(max_body);
+        self
+    }
+
+    /// Sets the largest body per frame from now on, as [`with_max_body`](Self::with_max_body).
+    pub fn set_max_body(&mut self, max_body: usize) {
+        self.max_body = max_body.clamp(1, MAX_DECODED_BODY_LEN);
+    }
+
+    /// The largest body this encoder puts in one frame.
+    pub fn max_body(&self) -> usize {
+        self.max_body
     }
 
     /// Seals one frame in place. `frame` is [`HEADER_LEN`] bytes of room (their content is
@@ -89,12 +127,12 @@ impl Encoder {
     ///
     /// # Panics
     ///
-    /// If the body is empty or longer than [`MAX_BODY_LEN`] (a caller bug: the JS never sends
-    /// such frames, so neither do we).
+    /// If the body is empty or longer than [`max_body`](Self::max_body) (a caller bug: the JS
+    /// never sends such frames, so neither do we).
     pub fn seal_frame_in_place(&mut self, frame: &mut [u8]) {
         assert!(
-            frame.len() > HEADER_LEN && frame.len() <= HEADER_LEN + MAX_BODY_LEN,
-            "box-stream bodies are 1..=4096 bytes"
+            frame.len() > HEADER_LEN && frame.len() <= HEADER_LEN + self.max_body,
+            "box-stream bodies are 1..=max_body bytes"
         );
         let (header, body) = frame.split_at_mut(HEADER_LEN);
         let body_mac = self.secretbox.seal_detached(&plus_one(&self.nonce), body);
@@ -105,11 +143,11 @@ impl Encoder {
         add_to_nonce(&mut self.nonce, 2);
     }
 
-    /// Appends the frames for `data` to `out`: one per [`MAX_BODY_LEN`] bytes, nothing at all for
-    /// empty `data`.
+    /// Appends the frames for `data` to `out`: one per [`max_body`](Self::max_body) bytes,
+    /// nothing at all for empty `data`.
     pub fn encode(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        out.reserve(data.len() + data.len().div_ceil(MAX_BODY_LEN) * HEADER_LEN);
-        for chunk in data.chunks(MAX_BODY_LEN) {
+        out.reserve(data.len() + data.len().div_ceil(self.max_body) * HEADER_LEN);
+        for chunk in data.chunks(self.max_body) {
             let start = out.len();
             out.resize(start + HEADER_LEN, 0);
             out.extend_from_slice(chunk);

@@ -22,9 +22,7 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::boxstream::{
-    BODY_MAC_ROOM, Decoder, Encoder, HEADER_LEN, Header, MAX_BODY_LEN, MAX_DECODED_BODY_LEN,
-};
+use crate::boxstream::{BODY_MAC_ROOM, Decoder, Encoder, HEADER_LEN, Header, MAX_DECODED_BODY_LEN};
 use crate::error::BoxStreamError;
 use crate::handshake::HandshakeOutcome;
 use crate::keys::PublicKey;
@@ -122,6 +120,14 @@ impl<S> BoxStream<S> {
                 state: WriteState::Open,
             },
         }
+    }
+
+    /// Sets the largest body this side sends per box-stream frame: 4096 by default (what every
+    /// SSB implementation sends), up to 65535. See [`Encoder::with_max_body`] for when raising
+    /// it is safe; the reading side accepts any size either way.
+    pub fn with_max_frame_body(mut self, max_body: usize) -> Self {
+        self.write.encoder.set_max_body(max_body);
+        self
     }
 
     /// The peer's long-term public key, as proven by the handshake.
@@ -355,12 +361,13 @@ impl WriteHalf {
                 break;
             }
             // Frames never straddle two slices (like the JS, one write → its own frames). When a
-            // slice does not fit, take whole 4096-byte frames (at least one: the queue may exceed
-            // its limit by one frame) rather than leave a small remainder frame.
+            // slice does not fit, take whole frames (at least one: the queue may exceed its limit
+            // by one frame) rather than leave a small remainder frame.
+            let max_body = self.encoder.max_body();
             let take = if slice.len() <= room {
                 slice.len()
             } else {
-                (room / MAX_BODY_LEN).max(1) * MAX_BODY_LEN
+                (room / max_body).max(1) * max_body
             }
             .min(slice.len());
             self.encoder.encode(&slice[..take], &mut self.buf);

@@ -443,3 +443,45 @@ async fn a_quiet_connection_gives_its_streaming_buffers_back() {
     client.shutdown().await.unwrap();
     assert_eq!(server.read(&mut [0u8; 16]).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn larger_frames_are_opt_in_and_the_reader_takes_them() {
+    // On the wire: a 100,000-byte write is 25 frames by default, 2 with 65,535-byte bodies.
+    for (max_body, frames) in [(4096, 25), (65_535, 2)] {
+        let sink = CountingSink::default();
+        let mut stream = session_over(sink.clone()).with_max_frame_body(max_body);
+        stream.write_all(&[1u8; 100_000]).await.unwrap();
+        assert_eq!(
+            sink.bytes.load(Ordering::SeqCst),
+            100_000 + frames * 34,
+            "max body {max_body}"
+        );
+    }
+
+    // End to end: the other side reads them, in both directions, as it reads any frame.
+    let (client, server) = connected().await;
+    let (mut client, mut server) = (
+        client.with_max_frame_body(65_535),
+        server.with_max_frame_body(20_000),
+    );
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = data.clone();
+    // The client writes everything, then reads what the server sends back.
+    let peer = tokio::spawn(async move {
+        client.write_all(&sent).await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).await.unwrap();
+        back
+    });
+    let mut received = Vec::new();
+    server.read_to_end(&mut received).await.unwrap();
+    assert!(received == data, "client to server");
+    server.write_all(&data).await.unwrap();
+    server.shutdown().await.unwrap();
+    let back = tokio::time::timeout(Duration::from_secs(30), peer)
+        .await
+        .expect("the client did not finish reading")
+        .unwrap();
+    assert!(back == data, "server to client");
+}

@@ -105,8 +105,15 @@ fn runtime(args: &Args) -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio runtime: {e}"))
 }
 
-fn shs(seed: &[u8; 32]) -> Arc<dyn Transform> {
-    Arc::new(Shs::new(Keypair::from_seed(seed)).network_key(NetworkKey::MAINNET))
+/// The shs transform of a bench peer; `--max-frame-body N` opts into larger box-stream frames
+/// (default 4096, as every SSB implementation sends).
+fn shs(seed: &[u8; 32], args: &Args) -> Result<Arc<dyn Transform>, String> {
+    let max_frame_body = args.count("max-frame-body", 4096)?;
+    Ok(Arc::new(
+        Shs::new(Keypair::from_seed(seed))
+            .network_key(NetworkKey::MAINNET)
+            .max_frame_body(usize::try_from(max_frame_body).map_err(|e| e.to_string())?),
+    ))
 }
 
 fn noauth(seed: &[u8; 32]) -> Arc<dyn Transform> {
@@ -117,7 +124,7 @@ fn noauth(seed: &[u8; 32]) -> Arc<dyn Transform> {
 // ---------------------------------------------------------------------------------------------
 // Server
 
-/// `xtask bench-server --seed HEX --stacks net~shs,... [--unix-dir DIR] [--threads N]`.
+/// `xtask bench-server --seed HEX --stacks net~shs,... [--unix-dir DIR] [--threads N] [--max-frame-body N]`.
 pub fn server(argv: &[String]) -> Result<(), String> {
     let args = Args::parse(argv)?;
     let rt = runtime(&args)?;
@@ -126,7 +133,7 @@ pub fn server(argv: &[String]) -> Result<(), String> {
 
 async fn serve(args: &Args) -> Result<(), String> {
     let seed = args.seed()?;
-    let shs = shs(&seed);
+    let shs = shs(&seed, args)?;
     let noauth = noauth(&seed);
     let mut builder = MultiServer::builder();
     let stacks = args.get("stacks").unwrap_or("net~shs");
@@ -261,7 +268,7 @@ async fn run_client(mode: &str, args: &Args) -> Result<Value, String> {
     let seed = args.seed()?;
     let address = MultiAddress::parse(args.get("addr").ok_or("--addr is required")?)
         .map_err(|e| format!("--addr: {e}"))?;
-    let node = client_node(&seed)?;
+    let node = client_node(&seed, args)?;
     match mode {
         "handshakes" => handshakes(&node, &address, args).await,
         "echo" => transfer(&node, &address, args, false).await,
@@ -272,8 +279,8 @@ async fn run_client(mode: &str, args: &Args) -> Result<Value, String> {
     }
 }
 
-fn client_node(seed: &[u8; 32]) -> Result<MultiServer, String> {
-    let shs = shs(seed);
+fn client_node(seed: &[u8; 32], args: &Args) -> Result<MultiServer, String> {
+    let shs = shs(seed, args)?;
     let net: Arc<dyn ms_core::Transport> = Arc::new(Net::new());
     let ws: Arc<dyn ms_core::Transport> = Arc::new(
         WsTransport::builder()
