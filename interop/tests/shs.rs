@@ -30,16 +30,35 @@ fn handshake_error(err: &Error) -> &HandshakeError {
         .unwrap_or_else(|| panic!("not a handshake error: {err}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rust_client_to_js_server_echoes_16_mib_and_closes_cleanly() {
-    let mut js = JsServer::start(&[
+/// A JS server echoing on net~shs, with the identity of `JS_SEED`.
+async fn js_echo_server() -> JsServer {
+    JsServer::start(&[
         "--stack",
         "net~shs@127.0.0.1:0",
         "--echo",
         "--seed",
         JS_SEED,
     ])
-    .await;
+    .await
+}
+
+/// Clean close after a `LARGE` echo: our goodbye ends the JS side's reading without error, and
+/// the JS goodbye ends ours with nothing after it.
+async fn close_cleanly(mut conn: ms_core::Connection, js: &mut JsServer) {
+    conn.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest)
+        .await
+        .expect("the JS side did not close cleanly");
+    assert!(rest.is_empty());
+    let closed = js.next_event("closed").await;
+    assert_eq!(closed["error"], serde_json::Value::Null, "{closed}");
+    assert_eq!(closed["bytes"], LARGE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_client_to_js_server_echoes_16_mib_and_closes_cleanly() {
+    let mut js = js_echo_server().await;
     let address = js.address("net~shs");
     let js_key = Keypair::from_seed(&[1; 32]).public();
     assert_eq!(
@@ -64,17 +83,7 @@ async fn rust_client_to_js_server_echoes_16_mib_and_closes_cleanly() {
         "{remote}"
     );
 
-    // Clean close: our goodbye ends the JS side's reading without error, and the JS goodbye
-    // ends ours.
-    conn.shutdown().await.unwrap();
-    let mut rest = Vec::new();
-    conn.read_to_end(&mut rest)
-        .await
-        .expect("the JS side did not close cleanly");
-    assert!(rest.is_empty());
-    let closed = js.next_event("closed").await;
-    assert_eq!(closed["error"], serde_json::Value::Null, "{closed}");
-    assert_eq!(closed["bytes"], LARGE);
+    close_cleanly(conn, &mut js).await;
     js.stop().await;
 }
 
@@ -82,14 +91,7 @@ async fn rust_client_to_js_server_echoes_16_mib_and_closes_cleanly() {
 /// bytes (pull-box-stream does not enforce the 4096 its encoder uses): checked here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_js_server_reads_65535_byte_frames_from_a_rust_client() {
-    let mut js = JsServer::start(&[
-        "--stack",
-        "net~shs@127.0.0.1:0",
-        "--echo",
-        "--seed",
-        JS_SEED,
-    ])
-    .await;
+    let mut js = js_echo_server().await;
     let address = js.address("net~shs");
     let shs = Shs::new(rust_keys()).max_frame_body(65_535);
     let mut conn = node(shs).connect(&address).await.unwrap();
@@ -100,14 +102,7 @@ async fn the_js_server_reads_65535_byte_frames_from_a_rust_client() {
         &back,
         &data,
     );
-    conn.shutdown().await.unwrap();
-    let mut rest = Vec::new();
-    conn.read_to_end(&mut rest)
-        .await
-        .expect("the JS side did not close cleanly");
-    let closed = js.next_event("closed").await;
-    assert_eq!(closed["error"], serde_json::Value::Null, "{closed}");
-    assert_eq!(closed["bytes"], LARGE);
+    close_cleanly(conn, &mut js).await;
     js.stop().await;
 }
 

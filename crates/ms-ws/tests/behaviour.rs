@@ -161,6 +161,22 @@ async fn keeps_a_quiet_peer_that_answers_pings() {
     reader.abort();
 }
 
+/// The server's next event, which must be a rejection (within 5 s).
+async fn next_rejection(server: &mut ms_core::Server) -> ms_core::Error {
+    match tokio::time::timeout(Duration::from_secs(5), server.next_event()).await {
+        Ok(Some(Event::Rejected { error, .. })) => error,
+        other => panic!("expected a rejected event, got {other:?}"),
+    }
+}
+
+/// The `WsError` inside a node error.
+fn ws_error(error: &ms_core::Error) -> &WsError {
+    error
+        .plugin_error()
+        .and_then(|e| e.downcast_ref::<WsError>())
+        .unwrap_or_else(|| panic!("not a ws error: {error}"))
+}
+
 async fn http_get(addr: &str, request: &str) -> String {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(request.as_bytes()).await.unwrap();
@@ -215,18 +231,11 @@ async fn without_a_handler_plain_http_gets_426() {
         "{answer}"
     );
     // A WebSocket-only port asked for plain HTTP: the node reports a rejected connection.
-    match tokio::time::timeout(Duration::from_secs(5), server.next_event()).await {
-        Ok(Some(Event::Rejected { error, .. })) => {
-            let ws_error = error
-                .plugin_error()
-                .and_then(|e| e.downcast_ref::<WsError>());
-            assert!(
-                matches!(ws_error, Some(WsError::NotWebSocket { status: 426, .. })),
-                "{error}"
-            );
-        }
-        other => panic!("expected a rejected event, got {other:?}"),
-    }
+    let error = next_rejection(&mut server).await;
+    assert!(
+        matches!(ws_error(&error), WsError::NotWebSocket { status: 426, .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -454,18 +463,11 @@ async fn verify_client_decides_on_each_upgrade() {
         }
         other => panic!("expected a 403, got {:?}", other.map(|_| ())),
     }
-    match tokio::time::timeout(Duration::from_secs(5), server.next_event()).await {
-        Ok(Some(Event::Rejected { error, .. })) => {
-            let ws_error = error
-                .plugin_error()
-                .and_then(|e| e.downcast_ref::<WsError>());
-            assert!(
-                matches!(ws_error, Some(WsError::UpgradeRefused { status: 403, path, .. }) if path == "/room"),
-                "{error}"
-            );
-        }
-        other => panic!("expected a rejected event, got {other:?}"),
-    }
+    let error = next_rejection(&mut server).await;
+    assert!(
+        matches!(ws_error(&error), WsError::UpgradeRefused { status: 403, path, .. } if path == "/room"),
+        "{error}"
+    );
 
     // An accepted origin upgrades as usual.
     let (mut client, _) = upgrade("http://good.example").await.unwrap();
