@@ -47,9 +47,16 @@ SHA16=74a1ac253157236b5c71afe3cf66ad89a82aece33040d0217ae988bf62ba8443 # xorshif
 start echo --echo --seed "$SEED_S" --stack net~shs@127.0.0.1:0 --stack net~noauth --stack ws~shs --stack unix~noauth
 for st in net~shs net~noauth unix~noauth ws~shs; do
   a=$(addr echo "$st")
-  client "$a" --seed "$SEED_C" --bytes $MB16 || fail "$st: client exit $? $(cat "$T/client.out" "$T/client.err")"
+  # JS to JS over ws~shs, the reference itself sometimes ends the client's box-stream with
+  # "unexpected hangup" after every byte came back (its close race, seen under load; never
+  # with a Rust peer, whose tests stay strict): tolerated here, where the harness is tested.
+  lenient=()
+  [ "$st" = ws~shs ] && lenient=(--lenient-close)
+  client "$a" --seed "$SEED_C" --bytes $MB16 "${lenient[@]}" || fail "$st: client exit $? $(cat "$T/client.out" "$T/client.err")"
   [ "$(result j.sha256)" = $SHA16 ] || fail "$st: wrong sha256"
-  echo "ok  $st echo 16 MiB ($a)"
+  [ "$(result j.received)" = $MB16 ] || fail "$st: not every byte came back"
+  note=$(result 'j.closeError ? " (reference close race: " + j.closeError + ")" : ""')
+  echo "ok  $st echo 16 MiB ($a)$note"
 done
 # one-way (client sends, expects nothing back), with several chunk sizes
 a=$(addr echo net~shs)
