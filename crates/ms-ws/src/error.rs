@@ -19,7 +19,7 @@ pub enum ErrorKind {
     /// The peer did something it must not (bad HTTP, a failed WebSocket or TLS handshake), or
     /// was refused (`verify_client`).
     Peer,
-    /// The connection was ordinary HTTP, answered by the HTTP handler: not a WebSocket.
+    /// The connection was ordinary HTTP to a server without an HTTP handler (answered `426`).
     NotWebSocket,
 }
 
@@ -113,7 +113,11 @@ pub enum WsError {
         /// The peer.
         peer: SocketAddr,
     },
-    /// The connection carried a plain HTTP request, which was answered: there is no WebSocket.
+    /// The connection carried a plain HTTP request and the server has no [`HttpHandler`]: it was
+    /// answered `426 Upgrade Required` (with a handler, the request is served and the
+    /// connection is no error at all).
+    ///
+    /// [`HttpHandler`]: crate::HttpHandler
     #[error("{peer}: plain HTTP request `{method} {path}` answered with {status}")]
     NotWebSocket {
         /// The peer.

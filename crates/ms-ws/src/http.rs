@@ -342,15 +342,16 @@ pub(crate) fn switching_protocols(key: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Answers a plain request: through `handler` if there is one, with `426 Upgrade Required`
-/// otherwise. Always ends with [`WsError::NotWebSocket`] (or the error that stopped it).
+/// Answers a plain request through `handler`: the status of the handler's response once it is
+/// sent. Without a handler the answer is `426 Upgrade Required` and the result
+/// [`WsError::NotWebSocket`]; a request that cannot be served is refused (400, 413, 501).
 pub(crate) async fn answer_plain<S>(
     io: &mut S,
     peer: SocketAddr,
     request: PlainRequest,
     handler: Option<&HttpHandler>,
     limits: Limits,
-) -> WsError
+) -> Result<u16, WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -363,7 +364,13 @@ where
     let Some(handler) = handler else {
         let response = HttpResponse::text(426, "this server only speaks WebSocket\n")
             .with_header("Upgrade", "websocket");
-        return finish(io, peer, method, target, response).await;
+        let status = send_response(io, peer, method == "HEAD", &response).await?;
+        return Err(WsError::NotWebSocket {
+            peer,
+            method,
+            path: target,
+            status,
+        });
     };
     let header = |name: &str| {
         headers
@@ -372,7 +379,7 @@ where
             .map(|(_, v)| v.as_slice())
     };
     if header("transfer-encoding").is_some() {
-        return refuse(io, peer, 501, "chunked request bodies are not supported").await;
+        return Err(refuse(io, peer, 501, "chunked request bodies are not supported").await);
     }
     // RFC 9112: `Content-Length = 1*DIGIT`; several headers must agree (else 400), so that a
     // proxy in front and this server can never frame the body differently.
@@ -384,11 +391,11 @@ where
         None => 0,
         Some(first) => match (first, lengths.all(|other| other == first)) {
             (Some(n), true) => n,
-            _ => return refuse(io, peer, 400, "invalid Content-Length").await,
+            _ => return Err(refuse(io, peer, 400, "invalid Content-Length").await),
         },
     };
     if length > limits.max_body {
-        return refuse(io, peer, 413, "request body too large").await;
+        return Err(refuse(io, peer, 413, "request body too large").await);
     }
     let mut body = rest;
     body.truncate(length);
@@ -396,47 +403,41 @@ where
         let have = body.len();
         body.resize(length, 0);
         if let Err(source) = io.read_exact(&mut body[have..]).await {
-            return WsError::Io {
+            return Err(WsError::Io {
                 peer: peer.to_string(),
                 source,
-            };
+            });
         }
     }
+    let head_only = method == "HEAD";
     let request = HttpRequest {
-        method: method.clone(),
-        target: target.clone(),
+        method,
+        target,
         headers,
         body: Bytes::from(body),
         remote: peer,
     };
     let response = handler.call(request).await;
-    finish(io, peer, method, target, response).await
+    send_response(io, peer, head_only, &response).await
 }
 
-async fn finish<S>(
+/// Sends `response` (without its body if `head_only`: the answer to a `HEAD`); its status.
+async fn send_response<S>(
     io: &mut S,
     peer: SocketAddr,
-    method: String,
-    path: String,
-    response: HttpResponse,
-) -> WsError
+    head_only: bool,
+    response: &HttpResponse,
+) -> Result<u16, WsError>
 where
     S: AsyncWrite + Unpin,
 {
-    let status = response.status;
-    let head_only = method == "HEAD";
-    if let Err(source) = write_response(io, &response, head_only).await {
-        return WsError::Io {
+    write_response(io, response, head_only)
+        .await
+        .map_err(|source| WsError::Io {
             peer: peer.to_string(),
             source,
-        };
-    }
-    WsError::NotWebSocket {
-        peer,
-        method,
-        path,
-        status,
-    }
+        })?;
+    Ok(response.status)
 }
 
 /// Refuses an upgrade that `verify_client` turned down with its `response`, and returns the
@@ -631,7 +632,7 @@ mod tests {
         assert!(matches!(result, Err(WsError::ClosedEarly { .. })));
     }
 
-    async fn plain(input: &[u8], handler: Option<&HttpHandler>) -> (WsError, String) {
+    async fn plain(input: &[u8], handler: Option<&HttpHandler>) -> (Result<u16, WsError>, String) {
         let (mut ours, mut theirs) = tokio::io::duplex(64 * 1024);
         theirs.write_all(input).await.unwrap();
         let Ok(Incoming::Plain(request)) = read_request(&mut ours, peer(), LIMITS).await else {
@@ -660,7 +661,7 @@ mod tests {
             Some(&handler),
         )
         .await;
-        assert!(matches!(err, WsError::NotWebSocket { status: 200, .. }));
+        assert!(matches!(err, Ok(200)));
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
         assert!(answer.ends_with("\r\n\r\nPOST /echo?x=1 hello"), "{answer}");
         assert!(answer.contains("Connection: close\r\n"));
@@ -674,7 +675,7 @@ mod tests {
             Some(&handler),
         )
         .await;
-        assert!(matches!(err, WsError::BadRequest { status: 413, .. }));
+        assert!(matches!(err, Err(WsError::BadRequest { status: 413, .. })));
         assert!(answer.starts_with("HTTP/1.1 413 "));
 
         let (err, _) = plain(
@@ -682,7 +683,7 @@ mod tests {
             Some(&handler),
         )
         .await;
-        assert!(matches!(err, WsError::BadRequest { status: 501, .. }));
+        assert!(matches!(err, Err(WsError::BadRequest { status: 501, .. })));
         // Content-Length is 1*DIGIT, and several must agree (RFC 9112).
         for bad in [
             &b"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc"[..],
@@ -691,7 +692,7 @@ mod tests {
         ] {
             let (err, answer) = plain(bad, Some(&handler)).await;
             assert!(
-                matches!(err, WsError::BadRequest { status: 400, .. }),
+                matches!(err, Err(WsError::BadRequest { status: 400, .. })),
                 "{answer}"
             );
         }
@@ -700,16 +701,16 @@ mod tests {
             Some(&handler),
         )
         .await;
-        assert!(
-            matches!(err, WsError::NotWebSocket { status: 200, .. }),
-            "{answer}"
-        );
+        assert!(matches!(err, Ok(200)), "{answer}");
     }
 
     #[tokio::test]
     async fn without_a_handler_plain_requests_get_426() {
         let (err, answer) = plain(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", None).await;
-        assert!(matches!(err, WsError::NotWebSocket { status: 426, .. }));
+        assert!(matches!(
+            err,
+            Err(WsError::NotWebSocket { status: 426, .. })
+        ));
         assert!(answer.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
     }
 }

@@ -685,23 +685,12 @@ where
             ))))
         }
         Incoming::Plain(request) => {
-            let error = http::answer_plain(
-                &mut io,
-                peer,
-                request,
-                inner.handler.as_ref(),
-                options.limits(),
-            )
-            .await;
-            match error {
-                // The application's handler answered: done, and not a failure.
-                WsError::NotWebSocket { .. } if inner.handler.is_some() => {
-                    tracing::debug!(%error, "plain HTTP request answered by the handler");
-                    Ok(None)
-                }
-                // 426 (no handler), or a request refused or cut short: a failed connection.
-                error => Err(error),
-            }
+            // Answered by the application's handler: done, and not a failure. Without a
+            // handler (426), or refused or cut short: a failed connection.
+            let status =
+                http::answer_plain(&mut io, peer, request, inner.handler.as_ref(), limits).await?;
+            tracing::debug!(status, "plain HTTP request answered by the handler");
+            Ok(None)
         }
     }
 }
