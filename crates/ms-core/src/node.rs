@@ -354,8 +354,9 @@ impl MultiServer {
     ///
     /// Every accepted connection goes through its stack's transforms concurrently with the
     /// others, under [`Config::inbound_timeout`]; those that make it are handed out by
-    /// [`Server::accept`]. Stacks of client-only transports ([`Transport::can_listen`](crate::Transport::can_listen)) are
-    /// skipped; if another stack cannot listen, the others are closed and the error is returned.
+    /// [`Server::accept`]. Stacks of client-only transports
+    /// ([`Transport::can_listen`](crate::Transport::can_listen)) are skipped; if another stack
+    /// cannot listen, the others are closed and the error is returned.
     pub async fn listen(&self) -> Result<Server, Error> {
         let mut listeners = Vec::with_capacity(self.inner.stacks.len());
         for (index, stack) in self.inner.stacks.iter().enumerate() {

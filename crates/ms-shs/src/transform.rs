@@ -180,8 +180,8 @@ impl Shs {
     /// every other SSB implementation send. The JavaScript decoder accepts bodies up to 65535
     /// bytes (tested here against `secret-handshake` 1.1.21), and so does this crate; others may
     /// not, and a peer that refuses a frame ends the connection. Larger frames cost less
-    /// cipher work per byte: one-way throughput +30 %, echo +20 % at 65535 on the development
-    /// machine (docs/decisions.md).
+    /// cipher work per byte: at 65535, one-way throughput +33 % and echo +8 to +27 % on the
+    /// development machine (docs/decisions.md).
     ///
     /// ```
     /// use ms_shs::{Keypair, Shs};
