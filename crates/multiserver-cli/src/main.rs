@@ -33,9 +33,9 @@ Examples:
   multiserver man --dir ~/.local/share/man/man1      # then: man multiserver-serve
 
 Exit status: 0 success, 1 failure (cannot connect, cannot listen, ...), 2 invalid input
-(malformed address or flag), each with one line on stderr starting `multiserver:`. Files: the secret and the unix socket live in the configuration
-directory: --config-dir, else $MULTISERVER_CONFIG_DIR, else $XDG_CONFIG_HOME/multiserver, else
-~/.config/multiserver.";
+(malformed address or flag); a failure is one line on stderr starting `multiserver:`. Files:
+the secret and the unix socket live in the configuration directory: --config-dir, else
+$MULTISERVER_CONFIG_DIR, else $XDG_CONFIG_HOME/multiserver, else ~/.config/multiserver.";
 
 /// Run a Secure Scuttlebutt multiserver node, and dial multiserver addresses like netcat.
 ///
