@@ -602,8 +602,11 @@ fn help_has_examples_everywhere_and_version_prints() {
 
 #[test]
 fn onion_addresses_go_through_the_socks_proxy() {
-    // A real SOCKS5 proxy (microsocks, which `.ci/run` installs): the test fails without it.
-    let proxy = ms_testkit::Microsocks::start();
+    // A real SOCKS5 proxy (microsocks, which `.ci/run` installs): skipped without it, except
+    // under MULTISERVER_REQUIRE_ALL=1 (`.ci/run`, CI), where it fails.
+    let Some(proxy) = ms_testkit::Microsocks::start() else {
+        return;
+    };
     let dir = tempdir();
     let server = Server::start(dir.path(), &["--echo", "--no-ws", "--no-unix"]);
     // The proxy resolves the host itself, as Tor resolves an onion name.
