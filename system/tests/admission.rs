@@ -237,12 +237,7 @@ async fn probe_every_stack(node: &Node) -> Vec<Probed> {
     results
 }
 
-async fn under(
-    node: &Node,
-    name: &str,
-    load: Load,
-    figures: &mut Vec<(String, Vec<Probed>)>,
-) {
+async fn under(node: &Node, name: &str, load: Load, figures: &mut Vec<(String, Vec<Probed>)>) {
     let results = probe_every_stack(node).await;
     eprintln!("{name} ({} attacking connections opened):", load.opened());
     for (stack, ok, error) in &results {

@@ -22,7 +22,7 @@ use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -84,9 +84,16 @@ fn peer_ip(remote: &Section) -> Option<IpAddr> {
 #[derive(Debug, Default)]
 pub(crate) struct Activity {
     heard_at: AtomicU64,
+    /// Its task has started (a task that has not is never closed for room, see
+    /// [`Pending::make_room`]).
+    started: AtomicBool,
 }
 
 impl Activity {
+    fn started(&self) -> bool {
+        self.started.load(Ordering::Relaxed)
+    }
+
     fn heard(&self, clock: &AtomicU64) {
         // At least 1, so that "heard" is never mistaken for "never heard".
         let now = clock.load(Ordering::Relaxed).max(1);
@@ -162,6 +169,11 @@ impl Pending {
     /// `max_pending_per_stack`, one of the group holding the most pending handshakes goes (so
     /// a peer with one handshake in progress loses it only when every peer has just one), and
     /// within it the most evictable (never heard from first, then the longest silent).
+    ///
+    /// A handshake whose task has not run yet is not closed (it has not had a chance to hear
+    /// from its peer: that happens in a burst of accepts), unless the listener holds twice
+    /// `max_pending_per_stack`: the budgets may be exceeded briefly, by what the scheduler has
+    /// not got round to.
     pub(crate) fn make_room(&mut self, group: &PeerGroup) -> Vec<(Section, Eviction)> {
         let mut evicted = Vec::new();
         if group.capped() {
@@ -179,6 +191,13 @@ impl Pending {
             }
         }
         evicted
+    }
+
+    /// Whether one more of `group` would need [`make_room`](Self::make_room) to close one.
+    pub(crate) fn is_full(&self, group: &PeerGroup) -> bool {
+        self.entries.len() >= self.max_total
+            || (group.capped()
+                && self.per_group.get(group).copied().unwrap_or(0) >= self.max_per_peer)
     }
 
     /// Records a handshake now in progress; its stream (wrapped by [`Pending::watch`]) reports
@@ -229,9 +248,14 @@ impl Pending {
     }
 
     fn victim(&self, within: Option<&PeerGroup>) -> Option<Id> {
+        let unstarted_too = self.entries.len() >= self.max_total.saturating_mul(2);
         self.entries
             .iter()
-            .filter(|(_, e)| within.is_none_or(|g| &e.group == g) && !e.abort.is_finished())
+            .filter(|(_, e)| {
+                within.is_none_or(|g| &e.group == g)
+                    && !e.abort.is_finished()
+                    && (unstarted_too || e.activity.started())
+            })
             .max_by_key(|(_, e)| {
                 let size = match within {
                     Some(_) => 0,
@@ -273,6 +297,7 @@ impl Future for Watched {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
+        this.activity.started.store(true, Ordering::Relaxed);
         let Some(setup) = this.setup.as_mut() else {
             return Poll::Ready(Err("the connection set-up was polled after it ended".into()));
         };
@@ -408,6 +433,7 @@ mod tests {
                 assert!(pending.make_room(group).is_empty());
                 let at = pending.tick();
                 let activity = Arc::new(Activity::default());
+                activity.started.store(true, Ordering::Relaxed);
                 let abort = tasks.spawn(std::future::pending());
                 let id = abort.id();
                 pending.insert(
@@ -448,6 +474,44 @@ mod tests {
         pending.remove(ids[0].0);
         assert_eq!(pending.victim(None), Some(ids[1].0));
         assert_eq!(pending.per_group.get(&local), Some(&1));
+    }
+
+    #[tokio::test]
+    async fn a_handshake_whose_task_has_not_run_is_not_closed_until_twice_the_budget() {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut pending = Pending::new(2, 100);
+        let local = PeerGroup::Local;
+        let ids = fill(&mut pending, &mut tasks, &local, 2);
+        for (_, activity) in &ids {
+            activity.started.store(false, Ordering::Relaxed);
+        }
+        // Over budget, but nothing that has run: admitted without closing anything.
+        assert!(pending.make_room(&local).is_empty());
+        let at = pending.tick();
+        let abort = tasks.spawn(std::future::pending());
+        let third = abort.id();
+        pending.insert(abort, local.clone(), at, Arc::default(), section("mem:3"));
+        assert_eq!(pending.len(), 3);
+        // One that has run goes first...
+        pending.entries[&third]
+            .activity
+            .started
+            .store(true, Ordering::Relaxed);
+        assert_eq!(pending.victim(None), Some(third));
+        pending.entries[&third]
+            .activity
+            .started
+            .store(false, Ordering::Relaxed);
+        // ...and at twice the budget the oldest goes, run or not.
+        let at = pending.tick();
+        pending.insert(
+            tasks.spawn(std::future::pending()),
+            local.clone(),
+            at,
+            Arc::default(),
+            section("mem:4"),
+        );
+        assert_eq!(pending.victim(None), Some(ids[0].0));
     }
 
     #[tokio::test]

@@ -141,6 +141,13 @@ impl Builder {
         self
     }
 
+    /// Sets every limit and deadline at once (e.g. those of another node, from
+    /// [`MultiServer::config`]); the other setters then change single ones.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
     /// Sets the deadline of one dial attempt (default 30 s).
     pub fn dial_timeout(mut self, timeout: Duration) -> Self {
         self.config.dial.attempt_timeout = timeout;
@@ -792,6 +799,12 @@ async fn accept_loop(
                         continue;
                     };
                     let group = PeerGroup::of(&accepted.remote);
+                    if pending.is_full(&group) {
+                        // Let the handshakes that are ready to run (or to finish) run first,
+                        // so that a burst of accepts does not close ones that were never
+                        // polled.
+                        tokio::task::yield_now().await;
+                    }
                     for (remote, limit) in pending.make_room(&group) {
                         tally.capacity(
                             match limit {
