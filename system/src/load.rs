@@ -86,14 +86,23 @@ pub fn reconnect_loop(addr: SocketAddr, tasks: usize, per_task: usize) -> Load {
 
 /// `count` slowloris connections to the HTTP (WebSocket) server at `addr`: each sends the start
 /// of a request head, then one more byte every `interval`, never finishing it; when the server
-/// closes one, it opens another.
-pub fn slowloris(addr: SocketAddr, count: usize, interval: Duration) -> Load {
+/// closes one, it opens another at the next tick (as the `slowloris` tool does), or at once
+/// with `reconnect_at_once`.
+pub fn slowloris(
+    addr: SocketAddr,
+    count: usize,
+    interval: Duration,
+    reconnect_at_once: bool,
+) -> Load {
     let opened = Arc::new(AtomicU64::new(0));
     let mut set = JoinSet::new();
     for i in 0..count {
         let opened = opened.clone();
         set.spawn(async move {
-            loop {
+            for round in 0u64.. {
+                if round > 0 && !reconnect_at_once {
+                    tokio::time::sleep(interval).await;
+                }
                 let Ok(mut stream) = TcpStream::connect(addr).await else {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
