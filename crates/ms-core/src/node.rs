@@ -614,7 +614,8 @@ pub enum Event {
     /// An accepted connection failed its stack (handshake refused, timed out, ...). Reported
     /// when there is room in the event buffer, dropped otherwise; always logged. A connection
     /// the transport dealt with itself ([`HandledByTransport`](crate::HandledByTransport), e.g.
-    /// a plain HTTP request served) is not a rejection and is not reported.
+    /// a plain HTTP request served) is not a rejection and is not reported; nor is one closed
+    /// for capacity (see [`Config`]), which is only counted and logged.
     Rejected {
         /// The stack, e.g. `net~shs`.
         stack: String,

@@ -236,3 +236,38 @@ async fn evictions_are_logged_at_once_then_summed_up() {
         summary[0]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_the_application_did_not_take_is_logged_at_once() {
+    capture_logs();
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(MemTransport::new(&network)))
+        .event_buffer(1)
+        .handover_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let server = node.listen().await.unwrap();
+    let address = server.address(Scope::Device).to_string();
+    let _waiting = node.connect(&address).await.unwrap();
+    let mut late = node.connect(&address).await.unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(late.read(&mut buf).await.unwrap_or(0), 0);
+    let at_once = lines_with("handover_timeout");
+    assert_eq!(at_once.len(), 1, "{}", all_lines());
+    assert!(
+        at_once[0].contains("WARN")
+            && at_once[0].contains("mem: the application did not take the connection from mem:")
+            && at_once[0].contains("within 3s (handover_timeout)"),
+        "{}",
+        at_once[0]
+    );
+    server.close().await;
+    let summary = lines_with("turned away");
+    assert_eq!(summary.len(), 1, "{}", all_lines());
+    assert!(
+        summary[0].contains("1 not taken by the application within handover_timeout"),
+        "{}",
+        summary[0]
+    );
+}
