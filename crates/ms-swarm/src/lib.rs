@@ -26,6 +26,8 @@
 
 mod ask;
 mod error;
+pub mod mem;
+mod rng;
 
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
@@ -35,6 +37,7 @@ use bytes::Bytes;
 
 pub use ask::{Ask, AskReply, serve_ask};
 pub use error::{BoxError, ParseAddrError, SwarmError};
+pub use rng::SeedRng;
 
 /// What every swarm address is: cheap to clone, comparable, hashable, printable as its
 /// canonical text ([`Display`]), and shareable between tasks.
