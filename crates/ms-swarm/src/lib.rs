@@ -27,6 +27,7 @@
 mod ask;
 pub mod dynamic;
 mod error;
+pub mod frag;
 pub mod mem;
 pub mod multi;
 mod rng;
