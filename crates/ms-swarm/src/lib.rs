@@ -30,6 +30,7 @@ mod error;
 pub mod frag;
 pub mod mem;
 pub mod multi;
+pub mod mux;
 mod rng;
 
 use std::fmt::{Debug, Display};
