@@ -15,7 +15,7 @@
 //!
 //! ## Addresses
 //!
-//! Every swarm has its own address type ([`Swarm::Addr`]). Its [`Display`](std::fmt::Display)
+//! Every swarm has its own address type ([`Swarm::Addr`]). Its [`Display`]
 //! form is its *canonical text*: [`Swarm::parse_addr`] of that text gives back an equal
 //! address, and two addresses are the same address exactly when their canonical texts are
 //! equal. Parsing is a method of the swarm, not a global registry: only the swarm that
