@@ -37,7 +37,8 @@
 //! dropped unless `2 <= count`, `index < count`, `count <= total <= mtu`, and it agrees with
 //! earlier fragments of the same id; a fragment repeated with other bytes drops the whole
 //! message; a message whose fragments do not add up to `total` is dropped. Incomplete messages
-//! expire after [`timeout`](FragConfig::timeout) (tokio's clock).
+//! expire after [`timeout`](FragConfig::timeout) (tokio's clock; checked whenever a datagram
+//! arrives or [`FragSwarm::stats`] is read, so a quiet swarm holds at most its limits).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
@@ -366,7 +367,9 @@ impl<K: Clone + Eq + Hash> Reassembler<K> {
         Ok(Some(out.freeze()))
     }
 
-    fn expire(&mut self, now: Instant) {
+    /// Forgets the incomplete messages whose time is up at `now` (also done on every
+    /// [`push`](Reassembler::push)).
+    pub fn expire(&mut self, now: Instant) {
         while let Some((&seq, key)) = self.order.first_key_value() {
             let key = key.clone();
             match self.partials.get(&key) {
@@ -444,12 +447,11 @@ impl<S: Swarm> FragSwarm<S> {
         &self.inner
     }
 
-    /// What reassembly did and holds now.
+    /// What reassembly did and holds now (incomplete messages past their time forgotten first).
     pub fn stats(&self) -> FragStats {
-        self.reassembler
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stats()
+        let mut r = self.reassembler.lock().unwrap_or_else(|e| e.into_inner());
+        r.expire(Instant::now());
+        r.stats()
     }
 }
 

@@ -193,6 +193,32 @@ async fn incomplete_messages_expire() {
     assert_eq!(r.stats().expired, 1);
     assert_eq!(r.stats().partials, 1);
     assert_eq!(r.stats().bytes, 3 + ms_swarm::frag::FRAGMENT_OVERHEAD);
+    tokio::time::advance(Duration::from_secs(11)).await;
+    r.expire(Instant::now());
+    assert_eq!((r.stats().partials, r.stats().bytes), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_swarm_forgets_incomplete_messages() {
+    let realm = Realm::builder().mtu(64).build();
+    let config = FragConfig::new()
+        .with_mtu(1024)
+        .with_timeout(Duration::from_secs(5));
+    let victim = std::sync::Arc::new(FragSwarm::new(realm.swarm(), config).unwrap());
+    let attacker = realm.swarm();
+    attacker
+        .tell(&victim.local_addrs()[0], fragment(1, 0, 2, 100, &[0; 50]))
+        .await
+        .unwrap();
+    let v = victim.clone();
+    let receiving = tokio::spawn(async move { v.receive().await });
+    while victim.stats().partials == 0 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(victim.stats().partials, 0);
+    assert_eq!(victim.stats().expired, 1);
+    receiving.abort();
 }
 
 #[tokio::test(start_paused = true)]
