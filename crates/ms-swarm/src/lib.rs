@@ -11,7 +11,10 @@
 //! - [`SecureSwarm`]: the node's own public key, and the key behind any address it has heard
 //!   from, answered from memory (no I/O) so a message handler can always ask.
 //!
-//! Swarms compose: a swarm used underneath another is simply called its transport.
+//! Swarms compose: a swarm used underneath another is simply called its transport. This crate
+//! has [`mem`] (an in-process realm with seeded faults), [`multi`] (named subswarms side by
+//! side), [`frag`] (a larger MTU over any swarm), [`mux`] (logical swarms over one) and
+//! [`dynamic`] (type erasure). The conformance suite every swarm runs is in `ms-testkit`.
 //!
 //! ## Addresses
 //!
