@@ -10,6 +10,7 @@ mod connect;
 mod error;
 mod keys;
 mod plugins;
+mod pump;
 mod serve;
 
 use std::io::IsTerminal as _;
@@ -175,6 +176,13 @@ struct ConnectArgs {
     /// 127.0.0.1:9050 (tor), then 127.0.0.1:9150 (Tor Browser)].
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen_addr)]
     socks: Vec<SocketAddr>,
+
+    /// On a stack without a goodbye (noauth, bare transports): end our sending side (TCP FIN)
+    /// as soon as stdin ends, like OpenBSD `nc -N`. Without it, our side ends once the peer
+    /// has been quiet for a second after the end of stdin: a peer that is not half-open (the
+    /// JS reference) drops what it still had to send when our FIN arrives.
+    #[arg(short = 'N', long)]
+    half_close: bool,
 }
 
 /// Parse an address and print it as JSON: its alternatives, sections and arguments, and
@@ -293,7 +301,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let identity = plugins::Identity { keys, app_key };
             let node = plugins::client(&identity, args.timeout, &args.socks)?;
-            connect::run(&args.address, &address, &node).await
+            let end = pump::EndOfInput {
+                half_close: args.half_close,
+                quiet: std::time::Duration::from_secs(1),
+            };
+            connect::run(&args.address, &address, &node, end).await
         }
         Command::Serve(args) => {
             let dir = config_dir()?;
