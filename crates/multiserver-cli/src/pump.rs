@@ -308,9 +308,18 @@ pub async fn serve(conn: Connection, sink: Sink, cancel: CancellationToken) -> S
                 },
             }
         }
-        End::ReadFailed(error) | End::SinkFailed(error) => {
-            // No goodbye: the peer must see the stream was cut short. Dropping closes it.
-            stop.cancel();
+        End::ReadFailed(error) => {
+            // What arrived intact is still echoed, then the stream is dropped WITHOUT a
+            // goodbye: the peer must see that it was cut short.
+            if tokio::time::timeout(GOODBYE_GRACE, echo.finish(None))
+                .await
+                .is_err()
+            {
+                stop.cancel();
+            }
+            Served::Failed { bytes, error }
+        }
+        End::SinkFailed(error) => {
             let _ = echo.finish(Some(&stop)).await;
             Served::Failed { bytes, error }
         }
