@@ -123,6 +123,9 @@ enum WriteState {
 impl<S> BoxStream<S> {
     /// Wraps `inner` with the keys of a completed handshake. Bytes already read past message 4
     /// would be lost: the handshake functions of this crate never read past it.
+    ///
+    /// Reading runs the frame deadline ([`with_frame_timeout`](Self::with_frame_timeout)), so
+    /// it needs a tokio runtime with the time driver, unless that deadline is turned off.
     pub fn new(inner: S, outcome: HandshakeOutcome) -> Self {
         let remote = outcome.remote();
         let (encoder, decoder) = outcome.into_codecs();
