@@ -90,8 +90,8 @@ struct KeygenArgs {
 ///
 /// Any client key is accepted unless --allow is given. Incoming data is printed on stdout as
 /// it arrives (each connection is logged on stderr), or echoed back with --echo. Ctrl-C or
-/// SIGTERM stops listening, ends every connection cleanly (secret-handshake goodbye) and
-/// exits 0.
+/// SIGTERM stops listening, ends every connection with a goodbye (and waits, 3 s at most, for
+/// the peer's end) and exits 0.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
@@ -145,8 +145,8 @@ struct ServeArgs {
 ///
 /// Understands net, ws, wss, unix and onion (through Tor's SOCKS proxy), each bare, with
 /// ~shs:<key>[:<seed>] or with ~noauth. The alternatives of the address are tried in order until one gets through. End of
-/// stdin half-closes the connection (shs goodbye); the command exits 0 once the peer has
-/// closed. Any failure prints one line on stderr, naming the address and the cause, and exits
+/// stdin sends the shs goodbye (without shs: ends our side once the peer is quiet for 1 s, or
+/// at once with -N); the command exits 0 once the peer has ended its side. Any failure prints one line on stderr, naming the address and the cause, and exits
 /// non-zero (2 when the address is malformed or nothing here understands it, 1 otherwise).
 #[derive(Debug, Args)]
 #[command(after_help = "\

@@ -49,14 +49,13 @@ impl Stdin {
             .name("stdin".into())
             .spawn(move || {
                 let mut stdin = io::stdin().lock();
+                // One buffer for every read; each chunk is a copy of what was read (a pipe
+                // gives at most 64 KiB per read: cheaper than zeroing a fresh buffer).
+                let mut buf = vec![0; CHUNK];
                 loop {
-                    let mut buf = vec![0; CHUNK];
                     let chunk = match stdin.read(&mut buf) {
                         Ok(0) => return,
-                        Ok(n) => {
-                            buf.truncate(n);
-                            Ok(buf)
-                        }
+                        Ok(n) => Ok(buf[..n].to_vec()),
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => Err(e),
                     };
@@ -110,7 +109,7 @@ impl Stdout {
         std::thread::Builder::new()
             .name("stdout".into())
             .spawn(move || {
-                let mut stdout = io::stdout().lock();
+                let mut stdout = raw_stdout();
                 let result = (|| {
                     while let Some(chunk) = rx.blocking_recv() {
                         stdout.write_all(&chunk)?;
@@ -142,6 +141,19 @@ impl Stdout {
             Err(_) => Err(io::Error::other("the stdout thread stopped")),
         }
     }
+}
+
+/// Stdout without the standard library's line buffering (a write of a large chunk would be
+/// cut at its last newline, the rest buffered): a duplicate of its file descriptor on Unix.
+fn raw_stdout() -> Box<dyn io::Write> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        if let Ok(fd) = io::stdout().as_fd().try_clone_to_owned() {
+            return Box::new(std::fs::File::from(fd));
+        }
+    }
+    Box::new(io::stdout().lock())
 }
 
 /// Reads one chunk of up to [`CHUNK`] bytes; `None` at the peer's end.
@@ -299,13 +311,17 @@ pub async fn serve(conn: Connection, sink: Sink, cancel: CancellationToken) -> S
                 Ok(Ok(())) => Served::Closed { bytes },
                 Ok(Err(error)) if is_disconnect(&error) => Served::Closed { bytes },
                 Ok(Err(error)) => Served::Failed { bytes, error },
-                Err(_) => Served::Failed {
-                    bytes,
-                    error: io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "the rest of the echo and the goodbye could not be sent in time",
-                    ),
-                },
+                Err(_) => {
+                    // The echo task may still wait for a peer that does not read: end it.
+                    stop.cancel();
+                    Served::Failed {
+                        bytes,
+                        error: io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the rest of the echo and the goodbye could not be sent in time",
+                        ),
+                    }
+                }
             }
         }
         End::ReadFailed(error) => {

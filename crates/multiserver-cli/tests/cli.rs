@@ -215,6 +215,12 @@ fn serve_prints_scopes_and_echoes_over_every_default_stack() {
         assert!(output.stdout == input, "{address}: echoed bytes differ");
     }
 
+    // -N: over noauth, end our side (FIN) right at the end of stdin; serve is half-open.
+    let input = pattern(100_000);
+    let output = connect(dir.path(), &unix, input.clone(), &["-N"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(output.stdout == input, "-N: echoed bytes differ");
+
     // Nothing to send: our goodbye at once, the server's in return, exit 0.
     let output = connect(dir.path(), &net, Vec::new(), &[]);
     assert!(output.status.success(), "{}", text(&output.stderr));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::report::{Better, Figure};
-use super::{Bench, Pair};
+use super::{Bench, Pair, sys};
 
 /// The stacks the command is measured on.
 const STACKS: [&str; 2] = ["net~shs", "ws~shs"];
@@ -44,6 +44,8 @@ impl Bench {
             let lib = format!("cmd_lib_{key}");
             let cli = format!("cmd_cli_{key}");
             let ratio = format!("cmd_ratio_{key}");
+            let lib_cpu = format!("cmd_lib_{key}_per_cpu");
+            let cli_cpu = format!("cmd_cli_{key}_per_cpu");
             self.report.add_figure(Figure::new(
                 &lib,
                 &format!("{mib:.0} MiB echo, {stack}, library (xtask peers; JS: bench.js)"),
@@ -56,6 +58,18 @@ impl Bench {
                     "{mib:.0} MiB echo, {stack}, command (connect → serve --echo; JS: bench.js)"
                 ),
                 "MB/s",
+                Better::Higher,
+            ));
+            self.report.add_figure(Figure::new(
+                &lib_cpu,
+                &format!("↳ MB per CPU-second (client + server), library, {stack}"),
+                "MB",
+                Better::Higher,
+            ));
+            self.report.add_figure(Figure::new(
+                &cli_cpu,
+                &format!("↳ MB per CPU-second (connect + serve), command, {stack}"),
+                "MB",
                 Better::Higher,
             ));
             self.report.add_figure(Figure::new(
@@ -82,18 +96,31 @@ impl Bench {
                 runs.rotate_left(repeat % 3);
                 let (mut lib_rate, mut cli_rate) = (None, None);
                 for run in runs {
+                    let per_cpu = |r: &serde_json::Value| {
+                        let cpu = r["client_cpu_secs"].as_f64()? + r["server_cpu_secs"].as_f64()?;
+                        (cpu > 0.0).then(|| bytes as f64 / cpu / 1e6)
+                    };
                     let measured = match run {
                         "lib" => self
                             .measure(Pair::RUST, "echo", stack, &extra, timeout)
-                            .map(|r| r["mb_per_s"].as_f64()),
+                            .map(|r| (r["mb_per_s"].as_f64(), per_cpu(&r))),
                         "js" if self.node.is_some() => self
                             .measure(Pair::JS, "echo", stack, &extra, timeout)
-                            .map(|r| r["mb_per_s"].as_f64()),
+                            .map(|r| (r["mb_per_s"].as_f64(), per_cpu(&r))),
                         "js" => continue,
-                        _ => run_connect(&exe, &config, &address, bytes, timeout).map(Some),
+                        _ => {
+                            let pid = serve.child.id();
+                            run_connect(&exe, &config, &address, bytes, timeout, pid)
+                                .map(|(rate, cpu)| (Some(rate), cpu))
+                        }
                     };
                     match measured {
-                        Ok(Some(rate)) => {
+                        Ok((Some(rate), per_cpu)) => {
+                            if let Some(mb) = per_cpu {
+                                let figure = if run == "cli" { &cli_cpu } else { &lib_cpu };
+                                let pair = if run == "js" { Pair::JS } else { Pair::RUST };
+                                self.report.record(figure, pair, mb, &json!({ "run": run }));
+                            }
                             eprintln!("  {:<22} {:<10} {rate:.0} MB/s", cli, run);
                             let detail = json!({ "run": run, "mb_per_s": rate });
                             match run {
@@ -113,7 +140,7 @@ impl Bench {
                                 }
                             }
                         }
-                        Ok(None) => self.report.error(format!("{cli} {run}: no rate")),
+                        Ok((None, _)) => self.report.error(format!("{cli} {run}: no rate")),
                         Err(e) => {
                             eprintln!("  {:<22} {:<10} FAILED: {e}", cli, run);
                             self.report.error(format!("{cli} {run}: {e}"));
@@ -225,15 +252,18 @@ fn cli(exe: &Path, config: &Path) -> Command {
     command
 }
 
-/// Pipes `bytes` through `multiserver connect ADDR` (stdin from a thread, stdout counted);
-/// MB/s from the start of the process to its exit.
+/// Pipes `bytes` through `multiserver connect ADDR` (stdin from a thread, stdout counted):
+/// MB/s from the start of the process to its exit, and MB per CPU-second of `connect` and of
+/// the `serve` process `server`.
 fn run_connect(
     exe: &Path,
     config: &Path,
     address: &str,
     bytes: u64,
     timeout: Duration,
-) -> Result<f64, String> {
+    server: u32,
+) -> Result<(f64, Option<f64>), String> {
+    let cpu0 = sys::children_cpu_secs().zip(sys::cpu_secs(server));
     let t0 = Instant::now();
     let mut child = cli(exe, config)
         .arg("connect")
@@ -278,6 +308,7 @@ fn run_connect(
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     let secs = t0.elapsed().as_secs_f64();
+    let cpu1 = sys::children_cpu_secs().zip(sys::cpu_secs(server));
     let _ = done_tx.send(());
     let _ = watchdog.join();
     let _ = writer.join();
@@ -289,5 +320,10 @@ fn run_connect(
             text.trim()
         ));
     }
-    Ok(bytes as f64 / secs / 1e6)
+    let per_cpu = cpu0
+        .zip(cpu1)
+        .map(|((c0, s0), (c1, s1))| (c1 - c0) + (s1 - s0))
+        .filter(|cpu| *cpu > 0.0)
+        .map(|cpu| bytes as f64 / cpu / 1e6);
+    Ok((bytes as f64 / secs / 1e6, per_cpu))
 }
