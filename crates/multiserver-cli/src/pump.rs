@@ -533,6 +533,10 @@ pub async fn connect(conn: Connection, end: EndOfInput) -> Result<(), Connected>
             }
             stdout_done.await.map_err(Connected::Stdout)
         }
+        // The stdout thread knows why it stopped (e.g. a closed pipe).
+        Err(Connected::Stdout(error)) => {
+            Err(Connected::Stdout(stdout_done.await.err().unwrap_or(error)))
+        }
         Err(error) => {
             // No goodbye after a failed read; still write out what did arrive.
             let _ = stdout_done.await;
