@@ -11,7 +11,9 @@
 //! fail, and a side that says goodbye keeps reading (and discarding) until the peer's own end,
 //! so that unread input never makes the kernel reset the connection under the goodbye.
 
+use std::future::Future;
 use std::io::{self, Read as _, Write as _};
+use std::pin::Pin;
 use std::time::Duration;
 
 use ms_core::Connection;
@@ -49,6 +51,7 @@ impl Stdin {
             .name("stdin".into())
             .spawn(move || {
                 let mut stdin = io::stdin().lock();
+                grow_pipe(&stdin);
                 // One buffer for every read; each chunk is a copy of what was read (a pipe
                 // gives at most 64 KiB per read: cheaper than zeroing a fresh buffer).
                 let mut buf = vec![0; CHUNK];
@@ -109,6 +112,7 @@ impl Stdout {
         std::thread::Builder::new()
             .name("stdout".into())
             .spawn(move || {
+                grow_pipe(&io::stdout());
                 let mut stdout = raw_stdout();
                 let result = (|| {
                     while let Some(chunk) = rx.blocking_recv() {
@@ -142,6 +146,25 @@ impl Stdout {
         }
     }
 }
+
+/// Pipe buffer asked for on stdin and stdout, when they are pipes (Linux's default is 64 KiB;
+/// 1 MiB is the most an unprivileged process may ask for by default).
+#[cfg(target_os = "linux")]
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// Makes the pipe behind `fd` larger, if it is one: fewer, larger reads and writes, and fewer
+/// wake-ups of this process and of the program at the other end. Best effort.
+#[cfg(target_os = "linux")]
+fn grow_pipe(fd: &impl std::os::fd::AsFd) {
+    if let Ok(size) = rustix::pipe::fcntl_getpipe_size(fd)
+        && size < PIPE_SIZE
+    {
+        let _ = rustix::pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn grow_pipe<T>(_: &T) {}
 
 /// Stdout without the standard library's line buffering (a write of a large chunk would be
 /// cut at its last newline, the rest buffered): a duplicate of its file descriptor on Unix.
@@ -254,16 +277,16 @@ enum End {
 pub async fn serve(conn: Connection, sink: Sink, cancel: CancellationToken) -> Served {
     let (mut reader, writer) = tokio::io::split(conn);
     let stop = CancellationToken::new();
-    let (echo_tx, echo) = match &sink {
+    let (echo_tx, mut echo) = match &sink {
         Sink::Echo => {
             let (tx, mut rx) = mpsc::channel(DEPTH);
             let stop = stop.clone();
             let mut writer = writer;
-            let task = tokio::spawn(async move {
+            let echo: EchoFuture = Box::pin(async move {
                 let result = write_chunks(&mut writer, &mut rx, &stop).await;
                 (writer, result)
             });
-            (Some(tx), Echo::Task(task))
+            (Some(tx), Echo::Running(echo))
         }
         Sink::Stdout(_) => (None, Echo::Idle(writer)),
     };
@@ -272,6 +295,7 @@ pub async fn serve(conn: Connection, sink: Sink, cancel: CancellationToken) -> S
         let chunk = tokio::select! {
             biased;
             _ = cancel.cancelled() => break End::Stopped,
+            stopped = echo.run() => break End::SinkFailed(stopped),
             chunk = read_chunk(&mut reader) => chunk,
         };
         let chunk = match chunk {
@@ -293,6 +317,7 @@ pub async fn serve(conn: Connection, sink: Sink, cancel: CancellationToken) -> S
         tokio::select! {
             biased;
             _ = cancel.cancelled() => break End::Stopped,
+            stopped = echo.run() => break End::SinkFailed(stopped),
             delivered = delivered => if let Err(error) = delivered {
                 break End::SinkFailed(error);
             },
@@ -392,15 +417,37 @@ pub async fn serve(conn: Connection, sink: Sink, cancel: CancellationToken) -> S
     }
 }
 
+/// The echo of a served connection: writes what the reading side hands it until its channel
+/// closes or `stop` fires, then gives the writer back.
+type EchoFuture = Pin<Box<dyn Future<Output = (WriteHalf<Connection>, io::Result<()>)> + Send>>;
+
 /// The sending side of a served connection.
+///
+/// The echo runs in the connection's own task, next to the reading side, rather than on a task
+/// of its own: both halves of a split stream share one lock, held while a box-stream frame is
+/// encrypted or decrypted, so a second thread would mostly wait for it (and cost futex
+/// wake-ups), not work in parallel.
 enum Echo {
-    /// Echoing on its own task.
-    Task(tokio::task::JoinHandle<(WriteHalf<Connection>, io::Result<()>)>),
-    /// Not written to (stdout mode) until the goodbye.
+    /// Echoing.
+    Running(EchoFuture),
+    /// Not written to (stdout mode), or the echo ended early.
     Idle(WriteHalf<Connection>),
 }
 
 impl Echo {
+    /// Drives the echo; completes only if it stops early (the peer stopped reading, a write
+    /// failed), with why. Never completes without an echo. Cancel-safe.
+    async fn run(&mut self) -> io::Error {
+        let Echo::Running(echo) = self else {
+            return std::future::pending().await;
+        };
+        let (writer, result) = echo.await;
+        *self = Echo::Idle(writer);
+        result
+            .err()
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "the echo stopped"))
+    }
+
     /// Waits for the echo to finish (with `stop` fired: at once) and gives the writer back.
     async fn finish(self, stop: Option<&CancellationToken>) -> io::Result<WriteHalf<Connection>> {
         if let Some(stop) = stop {
@@ -408,10 +455,9 @@ impl Echo {
         }
         match self {
             Echo::Idle(writer) => Ok(writer),
-            Echo::Task(task) => match task.await {
-                Ok((writer, Ok(()))) => Ok(writer),
-                Ok((_, Err(error))) => Err(error),
-                Err(error) => Err(io::Error::other(format!("the echo task failed: {error}"))),
+            Echo::Running(echo) => match echo.await {
+                (writer, Ok(())) => Ok(writer),
+                (_, Err(error)) => Err(error),
             },
         }
     }
@@ -451,7 +497,8 @@ pub async fn connect(conn: Connection, end: EndOfInput) -> Result<(), Connected>
     // Chunks received so far, for the quiet-period rule.
     let (seen_tx, seen) = tokio::sync::watch::channel(0u64);
     let sender = stdout.sender();
-    let mut download = tokio::spawn(async move {
+    // Polled in this task, next to the upload (see `Echo` for why not a task of its own).
+    let download = async move {
         let mut reader = reader;
         let mut count = 0u64;
         loop {
@@ -467,7 +514,8 @@ pub async fn connect(conn: Connection, end: EndOfInput) -> Result<(), Connected>
                 Err(error) => return Err(Connected::Connection(error)),
             }
         }
-    });
+    };
+    tokio::pin!(download);
 
     let received = {
         let upload = async {
@@ -504,17 +552,10 @@ pub async fn connect(conn: Connection, end: EndOfInput) -> Result<(), Connected>
                         Err(Connected::Sending(error)) if is_disconnect(&error) => {
                             tracing::debug!(%error, "sending stopped");
                         }
-                        Err(error) => {
-                            download.abort();
-                            return Err(error);
-                        }
+                        Err(error) => return Err(error),
                     }
                 }
-                done = &mut download => {
-                    break done.unwrap_or_else(|e| {
-                        Err(Connected::Connection(io::Error::other(format!("reading failed: {e}"))))
-                    });
-                }
+                done = &mut download => break done,
             }
         }
     };
