@@ -3,9 +3,10 @@
 //!
 //! Why threads: `tokio::io::stdin()`/`stdout()` hand every single read and write to the
 //! blocking pool and wait for it, which halved the command's throughput. Here one thread reads
-//! stdin in large chunks and one writes stdout, each connected to the async side by a bounded
-//! channel of buffers (back-pressure both ways), and a connection's two directions run on two
-//! tasks, so decryption and encryption use both cores. See docs/decisions.md.
+//! stdin in large chunks and one writes stdout (on Linux through 1 MiB pipes), each connected
+//! to the async side by a bounded channel of buffers (back-pressure both ways); a connection's
+//! two directions are polled concurrently in its task, and the echo flushes only when no
+//! further chunk is waiting. See docs/decisions.md.
 //!
 //! How a connection ends (docs/cli.md): a goodbye is sent only by a side whose input did not
 //! fail, and a side that says goodbye keeps reading (and discarding) until the peer's own end,
