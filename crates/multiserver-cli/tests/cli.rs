@@ -752,3 +752,21 @@ fn a_tampered_stream_gets_its_echo_but_no_goodbye() {
     let log = server.guard.stderr();
     assert!(log.contains("connection failed"), "{log}");
 }
+
+#[test]
+fn a_goodbye_the_peer_never_confirms_is_not_logged_as_a_clean_close() {
+    let dir = tempdir();
+    let mut server = Server::start(dir.path(), &["--echo", "--no-ws", "--no-unix"]);
+    // A peer that completes the handshake, then neither reads, nor writes, nor ends.
+    let (tcp, _encoder, _decoder) = raw_shs_client(&server.alternative("net:"));
+
+    let status = server.terminate();
+    let log = server.guard.stderr();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains("connection failed") && log.contains("not confirmed"),
+        "an unconfirmed goodbye must be a failure:\n{log}"
+    );
+    assert!(!log.contains("connection closed"), "{log}");
+    drop(tcp);
+}
