@@ -53,8 +53,8 @@ impl Stdin {
             .spawn(move || {
                 let mut stdin = io::stdin().lock();
                 grow_pipe(&stdin);
-                // One buffer for every read; each chunk is a copy of what was read (a pipe
-                // gives at most 64 KiB per read: cheaper than zeroing a fresh buffer).
+                // One buffer for every read; each chunk is a copy of what was read (a read
+                // often returns less than the buffer: cheaper than zeroing a fresh one).
                 let mut buf = vec![0; CHUNK];
                 loop {
                     let chunk = match stdin.read(&mut buf) {
