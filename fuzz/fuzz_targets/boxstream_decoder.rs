@@ -63,6 +63,8 @@ fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_current_thread()
+            // BoxStream runs a deadline for every started frame.
+            .enable_time()
             .build()
             .expect("runtime")
     })

@@ -202,6 +202,17 @@ pub enum BoxStreamError {
         /// Bytes it should have had.
         wanted: usize,
     },
+    /// A frame had started but did not finish within the frame deadline (a peer that announces
+    /// a body and goes silent). The read buffer is released when this happens.
+    #[error("box-stream: a frame did not finish within {after:?} ({got} of {wanted} bytes)")]
+    FrameTimeout {
+        /// The deadline that passed.
+        after: std::time::Duration,
+        /// Bytes of the frame part that had arrived.
+        got: usize,
+        /// Bytes it should have had.
+        wanted: usize,
+    },
 }
 
 impl From<BoxStreamError> for io::Error {
@@ -213,6 +224,7 @@ impl From<BoxStreamError> for io::Error {
             BoxStreamError::InvalidHeader | BoxStreamError::InvalidBody => {
                 io::ErrorKind::InvalidData
             }
+            BoxStreamError::FrameTimeout { .. } => io::ErrorKind::TimedOut,
         };
         io::Error::new(kind, error)
     }

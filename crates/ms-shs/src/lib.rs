@@ -55,5 +55,5 @@ pub use async_handshake::{
 };
 pub use error::{BoxStreamError, HandshakeError, Message, Role};
 pub use keys::{KeyError, Keypair, NetworkKey, PublicKey};
-pub use stream::{BoxStream, WRITE_QUEUE_LIMIT};
+pub use stream::{BoxStream, DEFAULT_FRAME_TIMEOUT, WRITE_QUEUE_LIMIT};
 pub use transform::Shs;

@@ -11,16 +11,28 @@
 //!   [`WRITE_QUEUE_LIMIT`] bytes, then `poll_write` waits), so small writes made while the
 //!   socket is busy are batched. As with any buffered writer, call `flush` (or `shutdown`) to
 //!   be sure everything went out.
-//! - **Ending**: `poll_shutdown` sends the goodbye frame and flushes; the inner stream is closed
-//!   when the `BoxStream` is dropped (a WebSocket cannot half-close: see `poll_shutdown`).
+//! - **Ending**: `poll_shutdown` sends the goodbye frame and flushes; the inner stream stays
+//!   open (a WebSocket cannot half-close: see `poll_shutdown`) until the peer's goodbye has
+//!   been read too: a `shutdown` after both goodbyes also shuts the inner stream down (TCP FIN,
+//!   WebSocket close frame). Otherwise it is closed when the `BoxStream` is dropped.
 //!   The read side reports end-of-file only after the peer's goodbye; an inner EOF without it is
 //!   an `UnexpectedEof` error (a truncation attack or a crashed peer, never a clean end).
+//! - **No goodbye after a failed read**: once reading has failed (a tampered or truncated
+//!   frame, an EOF without goodbye, a frame deadline), `poll_shutdown` does not send the goodbye
+//!   and returns that error: the peer must be able to tell a stream we cut short from a
+//!   complete one. Drop the stream to close it.
+//! - **Frame deadline**: a frame that has started (a byte of its header arrived) must be
+//!   complete within [`DEFAULT_FRAME_TIMEOUT`] (see [`BoxStream::with_frame_timeout`]), or the
+//!   read fails with [`BoxStreamError::FrameTimeout`] and the read buffer is released: a peer
+//!   that announces a 64 KiB body and goes silent cannot pin the memory for ever.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
 
 use crate::boxstream::{BODY_MAC_ROOM, Decoder, Encoder, HEADER_LEN, Header, MAX_DECODED_BODY_LEN};
 use crate::error::BoxStreamError;
@@ -38,6 +50,11 @@ const SMALL_READ_BUF_LEN: usize = 8 * 1024;
 
 /// Compact the read buffer rather than read less than this.
 const MIN_READ: usize = 16 * 1024;
+
+/// How long a started frame may take to arrive in full, by default: 30 s. A JavaScript peer's
+/// frames are at most 4130 bytes on the wire, so only a link slower than ~140 B/s, or a
+/// peer that stalls on purpose, hits it.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Encrypted bytes queued for the inner stream at most (plus one frame), before `poll_write`
 /// waits for the inner stream to take some.
@@ -68,6 +85,12 @@ struct ReadHalf {
     plain_start: usize,
     plain_end: usize,
     state: ReadState,
+    /// How long a started frame may take (`None`: for ever).
+    frame_timeout: Option<Duration>,
+    /// The deadline of the frame being waited for, created on first use.
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// `deadline` is running for the current partial frame.
+    armed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +108,8 @@ struct WriteHalf {
     buf: Vec<u8>,
     written: usize,
     state: WriteState,
+    /// The inner stream was shut down (after both goodbyes).
+    inner_closed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +123,9 @@ enum WriteState {
 impl<S> BoxStream<S> {
     /// Wraps `inner` with the keys of a completed handshake. Bytes already read past message 4
     /// would be lost: the handshake functions of this crate never read past it.
+    ///
+    /// Reading runs the frame deadline ([`with_frame_timeout`](Self::with_frame_timeout)), so
+    /// it needs a tokio runtime with the time driver, unless that deadline is turned off.
     pub fn new(inner: S, outcome: HandshakeOutcome) -> Self {
         let remote = outcome.remote();
         let (encoder, decoder) = outcome.into_codecs();
@@ -112,12 +140,16 @@ impl<S> BoxStream<S> {
                 plain_start: 0,
                 plain_end: 0,
                 state: ReadState::Open,
+                frame_timeout: Some(DEFAULT_FRAME_TIMEOUT),
+                deadline: None,
+                armed: false,
             },
             write: WriteHalf {
                 encoder,
                 buf: Vec::new(),
                 written: 0,
                 state: WriteState::Open,
+                inner_closed: false,
             },
         }
     }
@@ -127,6 +159,16 @@ impl<S> BoxStream<S> {
     /// it is safe; the reading side accepts any size either way.
     pub fn with_max_frame_body(mut self, max_body: usize) -> Self {
         self.write.encoder.set_max_body(max_body);
+        self
+    }
+
+    /// Sets how long a frame may take to arrive once its first byte has (default
+    /// [`DEFAULT_FRAME_TIMEOUT`], `None` for no limit). When it passes, reading fails with
+    /// [`BoxStreamError::FrameTimeout`] (an [`io::ErrorKind::TimedOut`] error) and the read
+    /// buffer is released. A quiet connection between frames is not affected. Needs a tokio
+    /// runtime with the time driver, as the handshake does.
+    pub fn with_frame_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read.frame_timeout = timeout;
         self
     }
 
@@ -195,6 +237,53 @@ impl ReadHalf {
         }
     }
 
+    /// Records a failure (repeated on every later read) and releases the read buffer: nothing
+    /// more is ever decoded.
+    fn fail(&mut self, error: BoxStreamError) {
+        self.state = ReadState::Failed(error);
+        self.buf = Vec::new();
+        (self.start, self.end, self.plain_start, self.plain_end) = (0, 0, 0, 0);
+        self.deadline = None;
+        self.armed = false;
+    }
+
+    /// Whether part of a frame has arrived and the rest is awaited.
+    fn mid_frame(&self) -> bool {
+        !self.decoder.is_between_frames() || self.end > self.start
+    }
+
+    /// Runs the frame deadline while the inner stream has nothing for us: arms it when a frame
+    /// has started, disarms it between frames. `Err` when it passed.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), BoxStreamError> {
+        let Some(timeout) = self.frame_timeout else {
+            return Ok(());
+        };
+        if !self.mid_frame() {
+            self.armed = false;
+            return Ok(());
+        }
+        if !self.armed {
+            let at = Instant::now() + timeout;
+            match &mut self.deadline {
+                Some(deadline) => deadline.as_mut().reset(at),
+                None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+            self.armed = true;
+        }
+        let passed = match &mut self.deadline {
+            Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
+            None => false,
+        };
+        if passed {
+            return Err(BoxStreamError::FrameTimeout {
+                after: timeout,
+                got: self.end - self.start,
+                wanted: self.decoder.next_len(),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether nothing is buffered: no undecoded bytes and no plaintext to hand out.
     fn is_empty(&self) -> bool {
         self.start == self.end && self.plain_start == self.plain_end
@@ -251,7 +340,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for BoxStream<S> {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(error) => {
-                    read.state = ReadState::Failed(error.clone());
+                    read.fail(error.clone());
                     return Poll::Ready(Err(eof_error(error)));
                 }
             }
@@ -274,6 +363,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for BoxStream<S> {
             let n = inner_buf.filled().len();
             match polled {
                 Poll::Pending => {
+                    if let Err(error) = read.poll_deadline(cx) {
+                        read.fail(error.clone());
+                        return Poll::Ready(Err(eof_error(error)));
+                    }
                     read.shrink();
                     return Poll::Pending;
                 }
@@ -289,11 +382,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for BoxStream<S> {
                     Ok(()) => break,
                     Err(error) => error,
                 };
-                read.state = ReadState::Failed(error.clone());
+                read.fail(error.clone());
                 return Poll::Ready(Err(eof_error(error)));
             }
             read.end += n;
         }
+        // A frame finished (or the goodbye came): the next partial frame gets its own deadline.
+        read.armed = false;
         // Plaintext is pending, or the peer said goodbye (then this read returns nothing: EOF).
         // Hand out every frame already buffered while the caller has room: one read then
         // returns up to ~15 frames instead of one (fewer wake-ups and, for an echo, fewer
@@ -310,8 +405,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for BoxStream<S> {
                 // Finished (EOF on the next read) or an incomplete frame: return what we have.
                 Ok(_) => break,
                 Err(error) => {
-                    // Returned on the next read, after the plaintext handed out now.
-                    read.state = ReadState::Failed(error);
+                    // Returned on the next read, after the plaintext handed out now (already
+                    // copied out, so the buffer can go).
+                    read.fail(error);
                     break;
                 }
             }
@@ -434,6 +530,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for BoxStream<S> {
         let this = self.get_mut();
         let write = &mut this.write;
         if write.state == WriteState::Open {
+            if let ReadState::Failed(error) = &this.read.state {
+                // After a failed read nothing says goodbye: the peer must see that we cut the
+                // stream short, not a clean end.
+                return Poll::Ready(Err(eof_error(error.clone())));
+            }
             if write.written > 0 {
                 write.buf.drain(..write.written);
                 write.written = 0;
@@ -448,6 +549,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for BoxStream<S> {
             // JavaScript peer drop what it still had to send us.
             ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
             write.state = WriteState::Closed;
+        }
+        if this.read.state == ReadState::Finished && !write.inner_closed {
+            // Both goodbyes are through: nothing is left for either side to send, so the
+            // transport can end now (TCP FIN, WebSocket close frame) rather than at drop. Best
+            // effort: the session already ended cleanly, a peer that closed first is no error.
+            let _ = ready!(Pin::new(&mut this.inner).poll_shutdown(cx));
+            write.inner_closed = true;
         }
         Poll::Ready(Ok(()))
     }

@@ -124,6 +124,7 @@ pub struct Shs {
     options: HandshakeOptions,
     authorize: Authorize,
     max_frame_body: usize,
+    frame_timeout: Option<Duration>,
 }
 
 impl Shs {
@@ -136,6 +137,7 @@ impl Shs {
             options: HandshakeOptions::default(),
             authorize: Arc::new(|client| Box::pin(async move { Some(AuthValue::new(client)) })),
             max_frame_body: crate::boxstream::MAX_BODY_LEN,
+            frame_timeout: Some(crate::stream::DEFAULT_FRAME_TIMEOUT),
         }
     }
 
@@ -195,6 +197,26 @@ impl Shs {
         self
     }
 
+    /// Sets how long a box-stream frame may take to arrive once it has started, on every
+    /// connection of this transform (default [`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT),
+    /// 30 s; `None` for no limit). A peer that announces a frame and stalls then gets a
+    /// [`BoxStreamError::FrameTimeout`](crate::BoxStreamError::FrameTimeout) read error instead
+    /// of pinning a 64 KiB buffer for ever. See
+    /// [`BoxStream::with_frame_timeout`](crate::BoxStream::with_frame_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ms_shs::{Keypair, Shs};
+    ///
+    /// // A slow link: give frames more time.
+    /// let shs = Shs::new(Keypair::from_seed(&[1; 32])).frame_timeout(Some(Duration::from_secs(120)));
+    /// # let _ = shs;
+    /// ```
+    pub fn frame_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.frame_timeout = timeout;
+        self
+    }
+
     /// Our identity.
     pub fn public_key(&self) -> PublicKey {
         self.keypair.public()
@@ -216,6 +238,7 @@ impl fmt::Debug for Shs {
             .field("public_key", &self.keypair.public())
             .field("options", &self.options)
             .field("max_frame_body", &self.max_frame_body)
+            .field("frame_timeout", &self.frame_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -241,7 +264,9 @@ impl Transform for Shs {
                 authorize(client)
             })
             .await?;
-        let stream = stream.with_max_frame_body(self.max_frame_body);
+        let stream = stream
+            .with_max_frame_body(self.max_frame_body)
+            .with_frame_timeout(self.frame_timeout);
         let client = stream.remote();
         Ok(Upgraded {
             remote: Self::remote_section(&client)?,
@@ -271,7 +296,8 @@ impl Transform for Shs {
             client_handshake(stream, keypair, &target.server, &self.options)
                 .await
                 .map_err(|e: HandshakeError| -> BoxError { Box::new(e) })?
-                .with_max_frame_body(self.max_frame_body);
+                .with_max_frame_body(self.max_frame_body)
+                .with_frame_timeout(self.frame_timeout);
         Ok(Upgraded {
             remote: Self::remote_section(&target.server)?,
             identity: Some(Identity {

@@ -485,3 +485,135 @@ async fn larger_frames_are_opt_in_and_the_reader_takes_them() {
         .unwrap();
     assert!(back == data, "server to client");
 }
+
+/// A server `BoxStream` over one end of a duplex; the other end, with the client's raw codecs,
+/// is the test's: it can send anything, tampered or cut, and decode what the server says.
+fn server_with_raw_client() -> (
+    BoxStream<DuplexStream>,
+    DuplexStream,
+    ms_shs::boxstream::Encoder,
+    ms_shs::boxstream::Decoder,
+) {
+    let (client_keys, server_keys) = keys();
+    let (client, server) = common_handshake(client_keys, server_keys);
+    let (raw, s) = duplex(1024 * 1024);
+    let (encoder, decoder) = client.into_codecs();
+    (BoxStream::new(s, server), raw, encoder, decoder)
+}
+
+#[tokio::test]
+async fn after_a_tampered_frame_shutdown_sends_no_goodbye() {
+    let (mut server, mut raw, mut encoder, mut decoder) = server_with_raw_client();
+    let mut wire = Vec::new();
+    encoder.encode(&[1; 4096], &mut wire);
+    let second = wire.len();
+    encoder.encode(&[2; 4096], &mut wire);
+    wire[second + 34 + 2000] ^= 0x10; // one bit in the second body
+    raw.write_all(&wire).await.unwrap();
+    // The client keeps its side open.
+
+    let mut got = vec![0; 4096];
+    server.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, [1; 4096]);
+    let err = server.read(&mut [0; 4096]).await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    // Nothing may say goodbye now: shutdown refuses, with the read's error.
+    let err = server.shutdown().await.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    drop(server);
+
+    // The client sees the stream end without a goodbye.
+    let mut back = Vec::new();
+    raw.read_to_end(&mut back).await.unwrap();
+    let mut plain = Vec::new();
+    let progress = decoder.decode(&back, &mut plain).unwrap();
+    assert!(!progress.goodbye, "a goodbye after a failed read");
+    assert_eq!(
+        decoder.check_eof(back.len() - progress.consumed),
+        Err(ms_shs::BoxStreamError::MissingGoodbye)
+    );
+}
+
+#[tokio::test]
+async fn shutdown_after_both_goodbyes_ends_the_transport() {
+    let (mut server, mut raw, mut encoder, mut decoder) = server_with_raw_client();
+    let mut wire = Vec::new();
+    encoder.encode(b"last words", &mut wire);
+    encoder.encode_goodbye(&mut wire);
+    raw.write_all(&wire).await.unwrap();
+    let mut text = String::new();
+    server.read_to_string(&mut text).await.unwrap();
+    assert_eq!(text, "last words");
+    server.shutdown().await.unwrap();
+    // The client reads our goodbye and then the end of the transport, while the server
+    // stream is still alive (not dropped).
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut back))
+        .await
+        .expect("the transport ended")
+        .unwrap();
+    let mut plain = Vec::new();
+    assert!(decoder.decode(&back, &mut plain).unwrap().goodbye);
+    drop(server);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_that_stalls_times_out_and_releases_its_buffer() {
+    let (server, mut raw, encoder, _) = server_with_raw_client();
+    let mut server = server.with_frame_timeout(Some(Duration::from_secs(30)));
+    let mut encoder = encoder.with_max_body(65535);
+    let mut wire = Vec::new();
+    encoder.encode(&[3; 65535], &mut wire);
+    // The header announcing 65,535 bytes and a little of the body, then silence.
+    raw.write_all(&wire[..34 + 1000]).await.unwrap();
+
+    let read = tokio::spawn(async move {
+        let result = server.read(&mut [0; 1024]).await;
+        (result, server)
+    });
+    tokio::time::sleep(Duration::from_secs(29)).await;
+    assert!(!read.is_finished(), "timed out early");
+    let (result, server) = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("no timeout within 60 s")
+        .unwrap();
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    let inner = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<ms_shs::BoxStreamError>())
+        .expect("a BoxStreamError inside");
+    assert!(
+        matches!(
+            inner,
+            ms_shs::BoxStreamError::FrameTimeout {
+                got: 1000,
+                wanted: 65535,
+                ..
+            }
+        ),
+        "{inner:?}"
+    );
+    assert_eq!(server.buffer_memory(), 0, "the read buffer was released");
+    drop(raw);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_connection_between_frames_never_times_out() {
+    let (mut server, mut raw, mut encoder, _) = server_with_raw_client();
+    let mut wire = Vec::new();
+    encoder.encode(b"one", &mut wire);
+    raw.write_all(&wire).await.unwrap();
+    let mut buf = [0; 3];
+    server.read_exact(&mut buf).await.unwrap();
+    let read = tokio::spawn(async move {
+        let mut buf = [0; 3];
+        server.read_exact(&mut buf).await.map(|_| buf)
+    });
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(!read.is_finished());
+    wire.clear();
+    encoder.encode(b"two", &mut wire);
+    raw.write_all(&wire).await.unwrap();
+    assert_eq!(&read.await.unwrap().unwrap(), b"two");
+}

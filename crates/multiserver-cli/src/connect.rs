@@ -1,99 +1,38 @@
 //! `multiserver connect`: netcat for multiserver addresses.
 
-use std::io;
-
 use ms_core::{Error, MultiAddress, MultiServer};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::addr;
 use crate::error::Failure;
+use crate::pump::{self, Connected, EndOfInput};
 
-/// Dials `address`, then copies stdin to the connection and the connection to stdout. End of
-/// stdin ends our sending side; returns once the peer has closed its side.
-pub async fn run(input: &str, address: &MultiAddress, node: &MultiServer) -> Result<(), Failure> {
+/// Dials `address`, then copies stdin to the connection and the connection to stdout until
+/// the peer ends its side (docs/cli.md: "End of input"). Exits 0 once the peer has ended
+/// cleanly, even if stdin had not ended.
+pub async fn run(
+    input: &str,
+    address: &MultiAddress,
+    node: &MultiServer,
+    end: EndOfInput,
+) -> Result<(), Failure> {
     let conn = node
         .connect_to(address)
         .await
         .map_err(|e| connect_failure(input, &e))?;
     let remote = conn.remote_address().to_string();
     tracing::info!(%remote, stack = %conn.info().stack, "connected");
-    let (mut reader, mut writer) = tokio::io::split(conn);
-
-    let upload = async move {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = stdin.read(&mut buf).await?;
-            if n == 0 {
-                break;
+    pump::connect(conn, end)
+        .await
+        .map_err(|broken| match broken {
+            Connected::Connection(e) => {
+                Failure::runtime(format!("connection to {remote} failed: {e}"))
             }
-            writer.write_all(&buf[..n]).await?;
-            writer.flush().await?;
-        }
-        tracing::debug!("end of stdin: closing our side");
-        writer.shutdown().await
-    };
-    let download = async {
-        let mut stdout = tokio::io::stdout();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = reader.read(&mut buf).await.map_err(Broken::Connection)?;
-            if n == 0 {
-                return Ok(());
+            Connected::Sending(e) => {
+                Failure::runtime(format!("connection to {remote} failed while sending: {e}"))
             }
-            stdout.write_all(&buf[..n]).await.map_err(Broken::Stdout)?;
-            stdout.flush().await.map_err(Broken::Stdout)?;
-        }
-    };
-    tokio::pin!(upload, download);
-    let mut uploading = true;
-    loop {
-        tokio::select! {
-            sent = &mut upload, if uploading => {
-                uploading = false;
-                match sent {
-                    Ok(()) => tracing::debug!("our side is closed"),
-                    Err(error) if is_disconnect(&error) => {
-                        tracing::debug!(%error, "sending stopped");
-                    }
-                    Err(error) => {
-                        return Err(Failure::runtime(format!(
-                            "connection to {remote} failed while sending: {error}"
-                        )));
-                    }
-                }
-            }
-            done = &mut download => {
-                return match done {
-                    Ok(()) => {
-                        tracing::debug!("the peer closed its side");
-                        Ok(())
-                    }
-                    Err(Broken::Connection(e)) => Err(Failure::runtime(format!(
-                        "connection to {remote} failed: {e}"
-                    ))),
-                    Err(Broken::Stdout(e)) => {
-                        Err(Failure::runtime(format!("cannot write to stdout: {e}")))
-                    }
-                };
-            }
-        }
-    }
-}
-
-/// Why copying the connection to stdout stopped.
-enum Broken {
-    /// Reading the connection failed.
-    Connection(io::Error),
-    /// Writing stdout failed.
-    Stdout(io::Error),
-}
-
-fn is_disconnect(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
-    )
+            Connected::Stdin(e) => Failure::runtime(format!("cannot read stdin: {e}")),
+            Connected::Stdout(e) => Failure::runtime(format!("cannot write to stdout: {e}")),
+        })
 }
 
 /// One line: the address as given and why it could not be reached (every attempt's error

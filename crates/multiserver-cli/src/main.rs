@@ -11,6 +11,7 @@ mod connect;
 mod error;
 mod keys;
 mod plugins;
+mod pump;
 mod serve;
 
 use std::ffi::OsString;
@@ -97,7 +98,8 @@ struct KeygenArgs {
 /// it arrives (each connection is logged on stderr), or echoed back with --echo. stdout never
 /// mixes the two: with --echo it carries the address lines; without, only peer bytes, and the
 /// address lines go to stderr (or to --addresses FILE in either mode). Ctrl-C or SIGTERM stops
-/// listening, ends every connection cleanly (secret-handshake goodbye) and exits 0.
+/// listening, ends every connection with a goodbye (and waits, 3 s at most, for the peer's end)
+/// and exits 0.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
@@ -159,8 +161,8 @@ struct ServeArgs {
 ///
 /// Understands net, ws, wss, unix and onion (through Tor's SOCKS proxy), each bare, with
 /// ~shs:<key>[:<seed>] or with ~noauth. The alternatives of the address are tried in order until one gets through. End of
-/// stdin half-closes the connection (shs goodbye); the command exits 0 once the peer has
-/// closed. Any failure prints one line on stderr, naming the address and the cause, and exits
+/// stdin sends the shs goodbye (without shs: ends our side once the peer is quiet for 1 s, or
+/// at once with -N); the command exits 0 once the peer has ended its side. Any failure prints one line on stderr, naming the address and the cause, and exits
 /// non-zero (2 when the address is malformed or nothing here understands it, 1 otherwise).
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -191,6 +193,13 @@ struct ConnectArgs {
     /// 127.0.0.1:9050 (tor), then 127.0.0.1:9150 (Tor Browser)].
     #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen_addr)]
     socks: Vec<SocketAddr>,
+
+    /// On a stack without a goodbye (noauth, bare transports): end our sending side (TCP FIN)
+    /// as soon as stdin ends, like OpenBSD `nc -N`. Without it, our side ends once the peer
+    /// has been quiet for a second after the end of stdin: a peer that is not half-open (the
+    /// JS reference) drops what it still had to send when our FIN arrives.
+    #[arg(short = 'N', long)]
+    half_close: bool,
 }
 
 /// Parse an address and print it as JSON: its alternatives, sections and arguments, and
@@ -447,7 +456,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let identity = plugins::Identity { keys, app_key };
             let node = plugins::client(&identity, args.timeout, &args.socks)?;
-            connect::run(&input, &address, &node).await
+            let end = pump::EndOfInput {
+                half_close: args.half_close,
+                quiet: std::time::Duration::from_secs(1),
+            };
+            connect::run(&input, &address, &node, end).await
         }
         Command::Serve(args) => {
             let dir = config_dir()?;

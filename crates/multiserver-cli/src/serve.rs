@@ -1,30 +1,15 @@
 //! `multiserver serve`: listen, print the addresses, handle connections until a signal.
 
 use std::io;
-use std::sync::Arc;
-use std::time::Duration;
 
 use ms_core::{Connection, Event, Scope};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::announce::Announcer;
 use crate::error::Failure;
 use crate::plugins::{self, Identity, Listen};
-
-/// How long a closing connection may take to send its goodbye.
-const GOODBYE_GRACE: Duration = Duration::from_secs(3);
-
-/// What happens to the bytes a connection receives.
-#[derive(Clone)]
-enum Mode {
-    /// Sent back on the same connection.
-    Echo,
-    /// Written to stdout.
-    Print(Arc<Mutex<tokio::io::Stdout>>),
-}
+use crate::pump::{self, Served, Sink};
 
 /// Serves until Ctrl-C or SIGTERM, then closes everything and returns.
 pub async fn run(
@@ -44,10 +29,14 @@ pub async fn run(
     announcer.announce(Scope::ALL.map(|scope| (scope, server.address(scope).to_string())))?;
     tracing::info!(stacks = %node.name(), "listening");
 
-    let mode = if echo {
-        Mode::Echo
+    let stdout = if echo {
+        None
     } else {
-        Mode::Print(Arc::new(Mutex::new(tokio::io::stdout())))
+        Some(pump::Stdout::spawn().map_err(|e| Failure::runtime(format!("cannot start: {e}")))?)
+    };
+    let mode = match &stdout {
+        None => Sink::Echo,
+        Some(stdout) => Sink::Stdout(stdout.sender()),
     };
     let cancel = CancellationToken::new();
     let mut connections = JoinSet::new();
@@ -78,78 +67,43 @@ pub async fn run(
     server.close().await;
     cancel.cancel();
     while connections.join_next().await.is_some() {}
+    drop(mode);
+    if let Some(stdout) = stdout
+        && let Err(error) = stdout.finish().await
+    {
+        tracing::warn!(%error, "cannot write to stdout");
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Runs one connection until either side ends it or the server stops, then ends our sending
-/// side (for shs, the box-stream goodbye).
-async fn handle(conn: Connection, mode: Mode, cancel: CancellationToken) {
+/// Runs one connection until either side ends it or the server stops (docs/cli.md, "How
+/// connections end"), and logs how it ended: a goodbye that was not delivered is a warning,
+/// never a clean close.
+async fn handle(conn: Connection, mode: Sink, cancel: CancellationToken) {
     let remote = conn.remote_address().to_string();
-    match pump(conn, &mode, &cancel).await {
-        Ok(bytes) => tracing::info!(%remote, bytes, "connection closed"),
+    match pump::serve(conn, mode, cancel).await {
+        Served::Closed { bytes } => tracing::info!(%remote, bytes, "connection closed"),
+        Served::Stopped {
+            bytes,
+            peer_goodbye: true,
+        } => tracing::info!(%remote, bytes, "connection closed (goodbye exchanged)"),
+        Served::Stopped {
+            bytes,
+            peer_goodbye: false,
+        } => tracing::info!(
+            %remote,
+            bytes,
+            "connection closed (goodbye delivered; the peer hung up without its own)"
+        ),
         // How most peers hang up (JavaScript's `rpc.close()` included): not a warning.
-        Err(error) if crate::error::is_missing_goodbye(&error) => {
-            tracing::info!(%remote, "connection closed by the peer without a goodbye");
+        Served::Failed { bytes, error } if crate::error::is_missing_goodbye(&error) => {
+            tracing::info!(%remote, bytes, "connection closed by the peer without a goodbye")
         }
-        Err(error) => tracing::warn!(%remote, %error, "connection failed"),
-    }
-}
-
-async fn pump(conn: Connection, mode: &Mode, cancel: &CancellationToken) -> io::Result<u64> {
-    let (mut reader, mut writer) = tokio::io::split(conn);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    let result: io::Result<()> = async {
-        loop {
-            let n = tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                n = reader.read(&mut buf) => n?,
-            };
-            if n == 0 {
-                return Ok(());
-            }
-            total += n as u64;
-            let chunk = &buf[..n];
-            let write = async {
-                match mode {
-                    Mode::Echo => {
-                        writer.write_all(chunk).await?;
-                        writer.flush().await
-                    }
-                    Mode::Print(stdout) => {
-                        let mut stdout = stdout.lock().await;
-                        stdout.write_all(chunk).await?;
-                        stdout.flush().await
-                    }
-                }
-            };
-            tokio::select! {
-                _ = cancel.cancelled() => return Ok(()),
-                written = write => written?,
-            }
+        Served::Failed { bytes, error } => {
+            tracing::warn!(%remote, bytes, %error, "connection failed")
         }
     }
-    .await;
-    let goodbye = tokio::time::timeout(GOODBYE_GRACE, writer.shutdown()).await;
-    result?;
-    match goodbye {
-        Ok(Ok(())) => Ok(total),
-        // The peer is gone already: nothing left to say goodbye to.
-        Ok(Err(e)) if is_disconnect(&e) => Ok(total),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the goodbye could not be sent in time",
-        )),
-    }
-}
-
-fn is_disconnect(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
-    )
 }
 
 /// Resolves with the signal's name on Ctrl-C (SIGINT) or SIGTERM.

@@ -277,6 +277,12 @@ fn serve_prints_scopes_and_echoes_over_every_default_stack() {
         assert!(output.stdout == input, "{address}: echoed bytes differ");
     }
 
+    // -N: over noauth, end our side (FIN) right at the end of stdin; serve is half-open.
+    let input = pattern(100_000);
+    let output = connect(dir.path(), &unix, input.clone(), &["-N"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(output.stdout == input, "-N: echoed bytes differ");
+
     // Nothing to send: our goodbye at once, the server's in return, exit 0.
     let output = connect(dir.path(), &net, Vec::new(), &[]);
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -1052,4 +1058,203 @@ fn a_peer_that_hangs_up_without_a_goodbye_is_not_a_warning() {
     assert!(!lines.iter().any(|l| l.contains("WARN")), "{lines:?}");
     assert!(server.terminate().success());
     drop(stdin);
+}
+
+/// The byte at `offset` of the endless stream the transfer tests send: not periodic at any
+/// power of two, so a lost, repeated or reordered chunk shows.
+fn stream_byte(offset: u64) -> u8 {
+    (offset.wrapping_mul(31) ^ (offset >> 8) ^ (offset >> 17)) as u8
+}
+
+/// A `connect` fed an endless stream on stdin, its echo checked byte by byte as it arrives.
+struct Transfer {
+    client: Guard,
+    /// Bytes received and checked so far, updated as they arrive.
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    checker: std::thread::JoinHandle<Result<u64, String>>,
+}
+
+impl Transfer {
+    fn start(config: &Path, address: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        let mut cmd = multiserver(config);
+        cmd.arg("connect")
+            .arg(address)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut client = Guard::spawn(&mut cmd);
+        let mut stdin = client.child.stdin.take().expect("piped stdin");
+        let mut stdout = client.child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            let mut offset = 0u64;
+            let mut chunk = vec![0u8; 256 * 1024];
+            loop {
+                for (i, b) in chunk.iter_mut().enumerate() {
+                    *b = stream_byte(offset + i as u64);
+                }
+                // Ends when connect exits (broken pipe).
+                if stdin.write_all(&chunk).is_err() {
+                    return;
+                }
+                offset += chunk.len() as u64;
+            }
+        });
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = received.clone();
+        let checker = std::thread::spawn(move || {
+            let mut offset = 0u64;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = stdout.read(&mut buf).map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Ok(offset);
+                }
+                for (i, &b) in buf[..n].iter().enumerate() {
+                    if b != stream_byte(offset + i as u64) {
+                        return Err(format!("wrong byte at offset {}", offset + i as u64));
+                    }
+                }
+                offset += n as u64;
+                count.store(offset, Ordering::Relaxed);
+            }
+        });
+        Self {
+            client,
+            received,
+            checker,
+        }
+    }
+
+    /// Waits until at least `bytes` came back (or the client ended: the checker says why).
+    fn wait_for(&self, bytes: u64) {
+        use std::sync::atomic::Ordering;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while self.received.load(Ordering::Relaxed) < bytes && !self.checker.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {bytes} bytes back in 2 minutes"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn sigterm_during_a_busy_transfer_delivers_the_goodbye_on_every_stack() {
+    for transport in ["net:", "ws:", "unix:"] {
+        let dir = tempdir();
+        let mut server = Server::start(dir.path(), &["--echo"]);
+        let address = server.alternative(transport);
+        let transfer = Transfer::start(dir.path(), &address);
+        // Busy in both directions: several MiB through already, stdin never ends.
+        transfer.wait_for(8 * 1024 * 1024);
+
+        let status = server.terminate();
+        let log = server.stderr_rest();
+        assert!(status.success(), "{transport} serve: {status:?}\n{log}");
+        assert!(
+            log.contains("connection closed") && !log.contains("connection failed"),
+            "{transport}: the server did not log a delivered goodbye:\n{log}"
+        );
+
+        let mut client = transfer.client;
+        let status = client.wait();
+        let stderr = client.stderr();
+        let received = transfer.checker.join().expect("checker thread");
+        assert!(
+            status.success(),
+            "{transport} connect: {status:?}: {stderr}"
+        );
+        let received = received.unwrap_or_else(|e| panic!("{transport}: {e}"));
+        assert!(received >= 8 * 1024 * 1024, "{transport}: {received} bytes");
+    }
+}
+
+/// The raw client side of a secret handshake with `serve` over TCP: the stream and the
+/// session's codecs, to send frames as they are on the wire (tampered ones too).
+fn raw_shs_client(
+    address: &str,
+) -> (
+    std::net::TcpStream,
+    ms_shs::boxstream::Encoder,
+    ms_shs::boxstream::Decoder,
+) {
+    use ms_shs::handshake::{ClientHandshake, EphemeralKey};
+    let rest = address.strip_prefix("net:").expect("a net address");
+    let (host_port, key) = rest.split_once("~shs:").expect("~shs:");
+    let server = ms_shs::PublicKey::from_base64(key).expect("the server's key");
+    let mut tcp = std::net::TcpStream::connect(host_port).expect("connect");
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let (client, msg1) = ClientHandshake::new(
+        ms_shs::NetworkKey::MAINNET,
+        ms_shs::Keypair::generate().unwrap(),
+        server,
+        EphemeralKey::generate().unwrap(),
+    )
+    .unwrap();
+    tcp.write_all(&msg1).unwrap();
+    let mut msg2 = [0; 64];
+    tcp.read_exact(&mut msg2).unwrap();
+    let (client, msg3) = client.read_server_hello(&msg2).unwrap();
+    tcp.write_all(&msg3).unwrap();
+    let mut msg4 = [0; 80];
+    tcp.read_exact(&mut msg4).unwrap();
+    let (encoder, decoder) = client.read_server_accept(&msg4).unwrap().into_codecs();
+    (tcp, encoder, decoder)
+}
+
+#[test]
+fn a_tampered_stream_gets_its_echo_but_no_goodbye() {
+    let dir = tempdir();
+    let mut server = Server::start(dir.path(), &["--echo", "--no-ws", "--no-unix"]);
+    let (mut tcp, mut encoder, mut decoder) = raw_shs_client(&server.alternative("net:"));
+    let mut wire = Vec::new();
+    encoder.encode(&[1; 4096], &mut wire);
+    let second = wire.len();
+    encoder.encode(&[2; 4096], &mut wire);
+    wire[second + 34 + 100] ^= 0x01; // one bit of the second body
+    tcp.write_all(&wire).unwrap();
+    // Our side stays open: only the server can end the stream.
+
+    let mut back = Vec::new();
+    tcp.read_to_end(&mut back)
+        .expect("the server ends the stream");
+    let mut plain = Vec::new();
+    let progress = decoder
+        .decode(&back, &mut plain)
+        .expect("frames from the server");
+    assert!(
+        plain == [1; 4096],
+        "the intact box is echoed: {} bytes",
+        plain.len()
+    );
+    assert!(
+        !progress.goodbye,
+        "a goodbye after a tampered box: the stream looks complete"
+    );
+    drop(tcp);
+
+    assert!(server.terminate().success());
+    let log = server.stderr_rest();
+    assert!(log.contains("connection failed"), "{log}");
+}
+
+#[test]
+fn a_goodbye_the_peer_never_confirms_is_not_logged_as_a_clean_close() {
+    let dir = tempdir();
+    let mut server = Server::start(dir.path(), &["--echo", "--no-ws", "--no-unix"]);
+    // A peer that completes the handshake, then neither reads, nor writes, nor ends.
+    let (tcp, _encoder, _decoder) = raw_shs_client(&server.alternative("net:"));
+
+    let status = server.terminate();
+    let log = server.stderr_rest();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        log.contains("connection failed") && log.contains("not confirmed"),
+        "an unconfirmed goodbye must be a failure:\n{log}"
+    );
+    assert!(!log.contains("connection closed"), "{log}");
+    drop(tcp);
 }

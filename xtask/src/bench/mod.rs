@@ -7,6 +7,7 @@
 //! client→server pairs run one after the other (JS→JS, Rust→Rust, Rust→JS, JS→Rust, the order
 //! rotating between repeats); the table shows medians.
 
+mod command;
 mod peer;
 mod report;
 mod sys;
@@ -40,7 +41,10 @@ options:
   --repeats N        repeats per figure, medians reported (default 3; --quick: 1)
   --conns N          idle connections for the memory figure (default 10000; --quick: 1000)
   --bytes N          bytes per throughput run (default 67108864; --quick: 8388608)
-  --only LIST        comma-separated groups: handshakes,throughput,latency,memory
+  --command-bytes N  bytes per run of the command group (default 268435456; --quick: 33554432)
+  --only LIST        comma-separated groups: handshakes,throughput,latency,command,memory
+                     (command: `multiserver connect` through `multiserver serve --echo`, next
+                     to the library and the JS reference, net~shs and ws~shs)
   --no-js            Rust only (no Node.js needed; no ratios)
   --out DIR          where bench.json / bench.md go (default target/bench)
   --budget SECS      soft time limit: later repeats are skipped past it (default 540)
@@ -92,11 +96,15 @@ impl Pair {
     }
 }
 
+/// The groups of figures, in the order they run.
+const GROUPS: [&str; 5] = ["handshakes", "throughput", "latency", "command", "memory"];
+
 struct Options {
     quick: bool,
     repeats: usize,
     conns: u64,
     bytes: u64,
+    command_bytes: u64,
     hs_warmup: f64,
     hs_duration: f64,
     lat_rounds: u64,
@@ -115,13 +123,12 @@ impl Options {
             repeats: if quick { 1 } else { 3 },
             conns: if quick { 1000 } else { 10_000 },
             bytes: if quick { 8 << 20 } else { 64 << 20 },
+            command_bytes: if quick { 32 << 20 } else { 256 << 20 },
             hs_warmup: if quick { 0.2 } else { 0.5 },
             hs_duration: if quick { 0.6 } else { 2.0 },
             lat_rounds: if quick { 200 } else { 1000 },
             lat_secs: if quick { 1.5 } else { 6.0 },
-            groups: ["handshakes", "throughput", "latency", "memory"]
-                .map(String::from)
-                .to_vec(),
+            groups: GROUPS.map(String::from).to_vec(),
             js: true,
             out: std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
@@ -146,13 +153,13 @@ impl Options {
                 "--repeats" => o.repeats = number(value(arg)?, arg)?.max(1) as usize,
                 "--conns" => o.conns = number(value(arg)?, arg)?.max(1),
                 "--bytes" => o.bytes = number(value(arg)?, arg)?.max(1),
+                "--command-bytes" => o.command_bytes = number(value(arg)?, arg)?.max(1),
                 "--budget" => o.budget = Duration::from_secs(number(value(arg)?, arg)?),
                 "--out" => o.out = PathBuf::from(value(arg)?),
                 "--only" => {
                     o.groups = value(arg)?.split(',').map(str::to_owned).collect();
                     for g in &o.groups {
-                        if !["handshakes", "throughput", "latency", "memory"].contains(&g.as_str())
-                        {
+                        if !GROUPS.contains(&g.as_str()) {
                             return Err(format!("--only: unknown group {g}"));
                         }
                     }
@@ -285,6 +292,7 @@ impl Bench {
                 "repeats": options.repeats,
                 "conns": options.conns,
                 "bytes": options.bytes,
+                "command_bytes": options.command_bytes,
                 "handshake_window_secs": options.hs_duration,
                 "handshake_warmup_secs": options.hs_warmup,
                 "latency_rounds": options.lat_rounds,
@@ -479,6 +487,9 @@ impl Bench {
         }
         if self.options.wants("latency") {
             self.latency();
+        }
+        if self.options.wants("command") {
+            self.command_group();
         }
         // Stop the long-running servers before the memory figure starts its own.
         let servers = std::mem::take(&mut self.servers);

@@ -59,6 +59,18 @@ fn cpu_of(proc_dir: &str) -> Option<f64> {
     sched.or_else(|| stat_cpu(&std::fs::read_to_string(format!("{proc_dir}/stat")).ok()?))
 }
 
+/// CPU seconds of this process's children that have exited and been waited for (user + system,
+/// `cutime` + `cstime` of `/proc/self/stat`, 10 ms ticks): the CPU of a child process that is
+/// gone, as the difference around its run.
+pub fn children_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let cutime: f64 = fields.get(13)?.parse().ok()?;
+    let cstime: f64 = fields.get(14)?.parse().ok()?;
+    Some((cutime + cstime) / USER_HZ)
+}
+
 fn stat_cpu(stat: &str) -> Option<f64> {
     // Fields after "(comm)": state is field 3, utime 14, stime 15.
     let rest = &stat[stat.rfind(')')? + 1..];
