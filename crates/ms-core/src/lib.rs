@@ -40,7 +40,7 @@ mod transform;
 mod transport;
 
 pub use address::{
-    Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section,
+    Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section, Skipped,
 };
 pub use error::{Attempt, BoxError, Error, Mismatch, MismatchReason, SectionError};
 pub use host::HostPort;
