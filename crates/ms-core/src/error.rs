@@ -55,6 +55,16 @@ pub enum SectionError {
         /// Where it starts.
         at: usize,
     },
+    /// A host name with non-ASCII characters that IDNA (UTS 46, as URL parsing applies it)
+    /// refuses to convert to its ASCII form (or any such name, when ms-core is built without
+    /// its `idna` feature). See [`host_to_ascii`](crate::host_to_ascii).
+    #[error("invalid host name `{value}` at byte {at}: IDNA (UTS 46) cannot convert it to ASCII")]
+    Idna {
+        /// The host as given.
+        value: String,
+        /// Where it starts.
+        at: usize,
+    },
 }
 
 impl SectionError {
@@ -69,7 +79,8 @@ impl SectionError {
             SectionError::WrongProtocol { .. } => {}
             SectionError::Missing { at, .. }
             | SectionError::Invalid { at, .. }
-            | SectionError::Unexpected { at, .. } => *at += base,
+            | SectionError::Unexpected { at, .. }
+            | SectionError::Idna { at, .. } => *at += base,
         }
         self
     }
