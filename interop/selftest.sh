@@ -91,13 +91,15 @@ timeout 60 node_modules/.bin/shs1testclient js/shs1/client.js 42 >"$T/shs1.out" 
 echo "ok  shs1-test server and client suites (JS adapters)"
 
 # Browser bridge: JS ws client + shs in headless Chromium against the JS ws server.
-if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+# The browser: $CHROMIUM, else $CHROME_BIN (as the Rust tests; .ci/run exports it), else Debian's.
+CHROMIUM=${CHROMIUM:-${CHROME_BIN:-/usr/bin/chromium}}
+if [ -x "$CHROMIUM" ]; then
   a=$(addr echo ws~shs)
-  timeout 60 node browser/run.js "$a" --bytes 1048576 --chromium "${CHROMIUM:-/usr/bin/chromium}" >"$T/client.out" 2>"$T/client.err" \
+  timeout 60 node browser/run.js "$a" --bytes 1048576 --chromium "$CHROMIUM" >"$T/client.out" 2>"$T/client.err" \
     || fail "browser: $(cat "$T/client.out" "$T/client.err")"
   [ "$(result j.sha256)" = "$(node -e "console.log(require('crypto').createHash('sha256').update(require('./js/data').generate(1048576, 1)).digest('hex'))")" ] || fail "browser: wrong sha256"
   echo "ok  browser (headless Chromium) ws~shs echo 1 MiB"
 else
-  echo "skip browser test: no chromium at ${CHROMIUM:-/usr/bin/chromium}"
+  echo "skip browser test: no chromium at $CHROMIUM"
 fi
 echo "selftest: all passed"

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict'
-// Runs the browser side of the bridge test in headless Chromium (Debian's
-// /usr/bin/chromium, driven by playwright-core; no browser is downloaded).
+// Runs the browser side of the bridge test in headless Chromium or Chrome (--chromium PATH,
+// else $CHROME_BIN, else /usr/bin/chromium; driven by playwright-core, no browser is downloaded).
 //   node browser/run.js ADDRESS [--app-key B64] [--bytes N] [--chunk N]
 //        [--data-seed S] [--seed HEX32] [--timeout MS] [--chromium PATH]
 // Serves index.html + a freshly built bundle from 127.0.0.1:<random port>,
@@ -60,7 +60,7 @@ async function main () {
   let ctx = null
   try {
     ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: o.chromium || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, timeout: 30000
+      executablePath: o.chromium || process.env.CHROME_BIN || '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS, timeout: 30000
     })
     const page = ctx.pages()[0] || await ctx.newPage()
     page.on('console', (m) => process.stderr.write('[page ' + m.type() + '] ' + m.text() + '\n'))

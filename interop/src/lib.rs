@@ -1,7 +1,10 @@
 //! Drives the JavaScript reference (`interop/js/node.js`, multiserver 3.8.2 from npm) from Rust
 //! tests: start a JS server and read its JSON lines, or run a JS client against a Rust server.
 //!
-//! The npm packages must be installed (`cd interop && npm ci`; `.ci/run` does it).
+//! Needs Node.js on `PATH` and the npm packages (`cd interop && npm ci`; `.ci/run` does both).
+//! Every test starts with [`node`], which returns `None` after one `skipped: ...` line when
+//! either is missing (the test then returns), or fails the test under
+//! `MULTISERVER_REQUIRE_ALL=1` ([`ms_testkit::require`]).
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +16,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
+use ms_testkit::require;
+
 pub use ms_testkit::pattern;
 
 /// How long any JS process may take for one step before the test fails.
@@ -23,13 +28,33 @@ pub fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
 
+/// Node.js, when it is on `PATH` and the JavaScript reference is installed in
+/// `interop/node_modules`; otherwise `None`, after one line saying the test skipped (see
+/// [`ms_testkit::require`]). Call it first in every test that runs JavaScript:
+///
+/// ```no_run
+/// # fn main() {
+/// let Some(_node) = ms_interop::node() else {
+///     return;
+/// };
+/// # }
+/// ```
+#[track_caller]
+pub fn node() -> Option<PathBuf> {
+    let node = require::program("node")?;
+    require::file(
+        &dir().join("node_modules").join("multiserver"),
+        "the JavaScript reference: run `npm ci` in interop/",
+    )?;
+    Some(node)
+}
+
+/// The `node` binary for the helpers below: the tests have called [`node`] already.
+fn node_binary() -> PathBuf {
+    require::find_on_path("node").unwrap_or_else(|| PathBuf::from("node"))
+}
+
 fn cli() -> PathBuf {
-    let modules = dir().join("node_modules").join("multiserver");
-    assert!(
-        modules.exists(),
-        "the JavaScript reference is not installed: run `npm ci` in {} (bash .ci/run does it)",
-        dir().display()
-    );
     dir().join("js").join("node.js")
 }
 
@@ -44,7 +69,7 @@ pub struct JsServer {
 impl JsServer {
     /// Starts `node js/node.js serve <args>` and waits for its `listening` line.
     pub async fn start(args: &[&str]) -> Self {
-        let mut child = Command::new("node")
+        let mut child = Command::new(node_binary())
             .arg(cli())
             .arg("serve")
             .args(args)
@@ -118,7 +143,7 @@ async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>) -> Option<Value> {
 pub async fn js_connect(address: &str, args: &[&str]) -> (Value, bool) {
     let output = tokio::time::timeout(
         STEP * 2,
-        Command::new("node")
+        Command::new(node_binary())
             .arg(cli())
             .arg("connect")
             .arg(address)

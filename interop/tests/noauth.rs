@@ -71,16 +71,25 @@ async fn js_client_against_rust_server(stack: Stack) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_noauth_rust_client_to_js_server() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     rust_client_against_js_server("net~noauth", "net~noauth@127.0.0.1:0").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_noauth_js_client_to_rust_server() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     js_client_against_rust_server(Stack::new(Net::new()).with(Noauth::new(KEY))).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unix_noauth_rust_client_to_js_server() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let spec = format!("unix~noauth@{}", dir.path().display());
     rust_client_against_js_server("unix~noauth", &spec).await;
@@ -88,6 +97,9 @@ async fn unix_noauth_rust_client_to_js_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unix_noauth_js_client_to_rust_server() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let unix = Unix::in_directory(dir.path()).unwrap();
     js_client_against_rust_server(Stack::new(unix).with(Noauth::new(KEY))).await;

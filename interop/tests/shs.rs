@@ -58,6 +58,9 @@ async fn close_cleanly(mut conn: ms_core::Connection, js: &mut JsServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_to_js_server_echoes_16_mib_and_closes_cleanly() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let mut js = js_echo_server().await;
     let address = js.address("net~shs");
     let js_key = Keypair::from_seed(&[1; 32]).public();
@@ -91,6 +94,9 @@ async fn rust_client_to_js_server_echoes_16_mib_and_closes_cleanly() {
 /// bytes (pull-box-stream does not enforce the 4096 its encoder uses): checked here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_js_server_reads_65535_byte_frames_from_a_rust_client() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let mut js = js_echo_server().await;
     let address = js.address("net~shs");
     let shs = Shs::new(rust_keys()).max_frame_body(65_535);
@@ -108,6 +114,9 @@ async fn the_js_server_reads_65535_byte_frames_from_a_rust_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_client_to_rust_server_echoes_16_mib_and_closes_cleanly() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let node = node(Shs::new(rust_keys()));
     let mut server = node.listen().await.unwrap();
     let address = server.address(Scope::Device).to_string();
@@ -155,6 +164,9 @@ async fn js_client_to_rust_server_echoes_16_mib_and_closes_cleanly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_js_server_that_refuses_us_is_a_handshake_error() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let mut js = JsServer::start(&["--stack", "net~shs@127.0.0.1:0", "--echo", "--deny-all"]).await;
     let err = node(Shs::new(rust_keys()))
         .connect(&js.address("net~shs"))
@@ -178,6 +190,9 @@ async fn a_js_server_that_refuses_us_is_a_handshake_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_server_refuses_a_js_client_that_auth_says_no_to() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let allowed = Keypair::from_seed(&[3; 32]).public();
     let shs = Shs::new(rust_keys()).authorize(move |client| async move {
         (client == allowed).then(|| ms_core::AuthValue::new(()))
@@ -204,6 +219,9 @@ async fn a_rust_server_refuses_a_js_client_that_auth_says_no_to() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_network_key_fails_in_both_directions() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     // Rust client with another network key → JS server.
     let mut js = JsServer::start(&["--stack", "net~shs@127.0.0.1:0", "--echo"]).await;
     let err = node(Shs::new(rust_keys()).network_key(OTHER_NETWORK))
@@ -245,6 +263,9 @@ async fn a_wrong_network_key_fails_in_both_directions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_client_closing_first_lets_the_js_server_finish_sending() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     // One-way transfer Rust → JS (the JS server in sink mode hashes what arrives and sends its
     // goodbye once we have sent ours).
     let mut js = JsServer::start(&["--stack", "net~shs@127.0.0.1:0"]).await;

@@ -21,6 +21,9 @@ fn ws() -> WsTransport {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_to_js_server_over_ws_shs() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let mut js = JsServer::start(&["--stack", "ws~shs@127.0.0.1:0", "--echo"]).await;
     let address = js.address("ws~shs");
     assert!(address.starts_with("ws://127.0.0.1:"), "{address}");
@@ -46,6 +49,9 @@ async fn rust_client_to_js_server_over_ws_shs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn js_client_to_rust_server_over_ws_shs() {
+    let Some(_node) = ms_interop::node() else {
+        return;
+    };
     let node = MultiServer::new([Stack::new(ws()).with(Shs::new(keys()))]).unwrap();
     let mut server = node.listen().await.unwrap();
     let address = server.address(Scope::Device).to_string();

@@ -7,6 +7,8 @@
 //! - [`refused_port`], [`refused_localhost_port`]: loopback TCP ports where connections are
 //!   refused, reserved for the life of the test process (no race with other tests' listeners).
 //! - [`Microsocks`]: a real SOCKS5 proxy (`microsocks`) on a free loopback port.
+//! - [`require`]: find a program a test needs (Node.js, `microsocks`, a browser), or skip the
+//!   test with one line saying why (fail instead under `MULTISERVER_REQUIRE_ALL=1`).
 //!
 //! ```
 //! use ms_core::{MultiServer, Stack};
@@ -27,6 +29,7 @@
 mod mem;
 mod microsocks;
 mod ports;
+pub mod require;
 pub mod suite;
 
 pub use mem::{Fault, MemNetwork, MemStream, MemTransport};

@@ -2,19 +2,28 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::require;
+
 /// A running `microsocks` on a free 127.0.0.1 port, killed when dropped.
 ///
-/// The binary is found on `PATH`, or at the path in the `MICROSOCKS` environment variable.
+/// The binary is found on `PATH`, or at the path in the `MICROSOCKS` environment variable
+/// ([`require::program_or_env`]); when there is none, [`Microsocks::start`] returns `None` after
+/// one line saying the test skipped (or fails the test under `MULTISERVER_REQUIRE_ALL=1`).
 /// There is no way to hand microsocks a socket, so its port is picked before it binds it and
 /// another test may take the port in between: a start counts only when the child still runs
 /// and the port answers a SOCKS5 greeting, and is otherwise retried on another port.
 ///
 /// ```no_run
-/// let proxy = ms_testkit::Microsocks::start();
+/// # fn main() {
+/// let Some(proxy) = ms_testkit::Microsocks::start() else {
+///     return; // skipped: microsocks not found on PATH
+/// };
 /// println!("SOCKS5 proxy on {}", proxy.addr());
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct Microsocks {
@@ -23,12 +32,15 @@ pub struct Microsocks {
 }
 
 impl Microsocks {
-    /// Starts a proxy that needs no authentication.
+    /// Starts a proxy that needs no authentication; `None` when `microsocks` is not installed
+    /// (the test should return: see [`require`]).
     ///
     /// # Panics
     ///
-    /// If `microsocks` cannot be run (not installed), or does not start in 20 attempts.
-    pub fn start() -> Self {
+    /// If `microsocks` is installed but cannot be run or does not start in 20 attempts, or is
+    /// missing under `MULTISERVER_REQUIRE_ALL=1`.
+    #[track_caller]
+    pub fn start() -> Option<Self> {
         Self::start_inner(None)
     }
 
@@ -37,7 +49,8 @@ impl Microsocks {
     /// # Panics
     ///
     /// As [`Microsocks::start`].
-    pub fn start_with_auth(user: &str, password: &str) -> Self {
+    #[track_caller]
+    pub fn start_with_auth(user: &str, password: &str) -> Option<Self> {
         Self::start_inner(Some((user, password)))
     }
 
@@ -46,23 +59,24 @@ impl Microsocks {
         self.addr
     }
 
-    fn start_inner(auth: Option<(&str, &str)>) -> Self {
+    #[track_caller]
+    fn start_inner(auth: Option<(&str, &str)>) -> Option<Self> {
+        let binary = require::program_or_env("MICROSOCKS", "microsocks")?;
         for _ in 0..20 {
-            if let Some(proxy) = Self::try_start(auth) {
-                return proxy;
+            if let Some(proxy) = Self::try_start(&binary, auth) {
+                return Some(proxy);
             }
         }
         panic!("microsocks did not start on a free loopback port in 20 attempts");
     }
 
-    fn try_start(auth: Option<(&str, &str)>) -> Option<Self> {
-        let binary = std::env::var("MICROSOCKS").unwrap_or_else(|_| "microsocks".to_owned());
+    fn try_start(binary: &Path, auth: Option<(&str, &str)>) -> Option<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"))
             .port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut command = Command::new(&binary);
+        let mut command = Command::new(binary);
         command
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
@@ -73,9 +87,8 @@ impl Microsocks {
         }
         let child = command.spawn().unwrap_or_else(|e| {
             panic!(
-                "cannot start `{binary}` ({e}): this test needs a real SOCKS5 proxy. \
-                 Install it with `apt-get install microsocks` (`bash .ci/run` does), \
-                 or set MICROSOCKS to the binary's path."
+                "cannot start `{}` ({e}): this test needs a real SOCKS5 proxy",
+                binary.display()
             )
         });
         let mut proxy = Self { child, addr };

@@ -96,3 +96,17 @@ pub use http::{HttpHandler, HttpRequest, HttpResponse, MAX_HEADERS};
 pub use stream::{Keepalive, WsStream};
 pub use transport::{IoStream, WsBuilder, WsOptions, WsTransport};
 pub use url::{Scheme, WsUrl};
+
+/// The `rustls` this crate is built with, whose `ServerConfig`, `ClientConfig` and
+/// `RootCertStore` its API takes: build them with it, without a `rustls` dependency of your own
+/// that has to match this one.
+///
+/// ```
+/// use ms_ws::{WsTransport, rustls};
+///
+/// let roots = rustls::RootCertStore::empty(); // add a private CA's certificate here
+/// let ws = WsTransport::builder().client_roots(roots).build()?;
+/// # let _ = ws;
+/// # Ok::<(), ms_ws::WsError>(())
+/// ```
+pub use rustls;

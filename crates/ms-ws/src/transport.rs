@@ -569,7 +569,7 @@ impl Transport for WsTransport {
         let local = tcp
             .local_addr()
             .map_err(|source| WsError::Bind { addr, source })?;
-        tracing::debug!(%local, scheme = %self.inner.scheme, "listening");
+        tracing::info!(%local, scheme = %self.inner.scheme, scopes = %self.inner.scopes, "ws: listening");
         Ok(Box::new(WsListener {
             tcp,
             local,

@@ -22,6 +22,13 @@ pub fn parse(input: &str) -> Result<MultiAddress, Failure> {
         .map_err(|e| invalid_address(input, &e))
 }
 
+/// [`parse`] for raw bytes (`connect` takes its argument as an `OsString`): an alternative that
+/// is not UTF-8 is skipped like any other that does not parse; when nothing parses, the typed
+/// error with its byte offset.
+pub fn parse_bytes(input: &[u8]) -> Result<MultiAddress, AddressError> {
+    MultiAddress::parse_bytes_lenient(input.trim_ascii_end())
+}
+
 /// `multiserver addr`: parses `input` and prints the human view, or the JSON one.
 pub fn run(input: &str, as_json: bool) -> Result<(), Failure> {
     let address = parse(input)?;

@@ -78,6 +78,25 @@ pub fn print_line(line: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
 }
 
+/// Prints `multiserver: <message>` on one line on stderr, whatever the log level: for what the
+/// user must hear once (a new identity was created, `RUST_LOG` is ignored).
+pub fn notice(message: &str) {
+    use std::io::Write as _;
+    let line = one_line(message);
+    // Nothing sensible is left to do if stderr itself is gone.
+    let _ = writeln!(std::io::stderr().lock(), "multiserver: {line}");
+}
+
+/// Whether a connection ended because the peer closed it without the secret-handshake
+/// goodbye: how most peers hang up (a JavaScript peer's `rpc.close()`, a killed process), not a
+/// failure worth a warning. Tampering, a stream cut inside a frame, timeouts are not this.
+pub fn is_missing_goodbye(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ms_shs::BoxStreamError>())
+        .is_some_and(|e| matches!(e, ms_shs::BoxStreamError::MissingGoodbye))
+}
+
 /// Collapses line breaks so that a message is always one line.
 pub fn one_line(text: &str) -> String {
     text.split(['\n', '\r'])
@@ -95,5 +114,22 @@ mod tests {
     fn messages_are_one_line() {
         assert_eq!(one_line("a\nb\r\n c\n"), "a b c");
         assert_eq!(one_line("plain"), "plain");
+    }
+
+    #[test]
+    fn only_a_missing_goodbye_is_a_hang_up() {
+        use ms_shs::BoxStreamError;
+        assert!(is_missing_goodbye(&BoxStreamError::MissingGoodbye.into()));
+        for error in [
+            BoxStreamError::InvalidHeader,
+            BoxStreamError::InvalidBody,
+            BoxStreamError::TruncatedFrame { got: 1, wanted: 34 },
+        ] {
+            assert!(!is_missing_goodbye(&error.into()));
+        }
+        let plain = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "eof");
+        assert!(!is_missing_goodbye(&plain));
+        let timeout = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(!is_missing_goodbye(&timeout));
     }
 }

@@ -44,11 +44,21 @@ pub fn create(path: &Path) -> Result<Keypair, Failure> {
 pub fn load_or_create(path: &Path) -> Result<Keypair, Failure> {
     if !path.exists() {
         let keys = create(path)?;
-        tracing::info!(path = %path.display(), id = %keys.public(), "created a new secret");
+        announce_new(&keys, path);
         return Ok(keys);
     }
     Keypair::load_secret_file(path)
         .map_err(|e| Failure::runtime(format!("cannot load {}: {e}", path.display())))
+}
+
+/// Says on stderr, once, that a new identity was written at `path` (as ssh says "Permanently
+/// added"): whatever the log level, since an identity is for good.
+pub fn announce_new(keys: &Keypair, path: &Path) {
+    crate::error::notice(&format!(
+        "created a new identity {} in {}",
+        keys.public(),
+        path.display()
+    ));
 }
 
 /// Parses `--app-key`: 32 bytes of base64.

@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod addr;
+mod announce;
 mod config;
 mod connect;
 mod error;
@@ -12,6 +13,7 @@ mod keys;
 mod plugins;
 mod serve;
 
+use std::ffi::OsString;
 use std::io::IsTerminal as _;
 use std::net::{SocketAddr, ToSocketAddrs as _};
 use std::path::PathBuf;
@@ -27,11 +29,13 @@ Examples:
   multiserver connect 'net:127.0.0.1:8008~shs:<key>'   # a netcat for multiserver addresses
   multiserver addr 'net:example.org:8008~shs:<key>;ws://example.org:8989~shs:<key>'
   multiserver keygen --secret ./secret
+  multiserver completions bash > ~/.local/share/bash-completion/completions/multiserver
+  multiserver man --dir ~/.local/share/man/man1      # then: man multiserver-serve
 
 Exit status: 0 success, 1 failure (cannot connect, cannot listen, ...), 2 invalid input
-(malformed address or flag). Files: the secret and the unix socket live in the configuration
-directory: --config-dir, else $MULTISERVER_CONFIG_DIR, else $XDG_CONFIG_HOME/multiserver, else
-~/.config/multiserver.";
+(malformed address or flag); a failure is one line on stderr starting `multiserver:`. Files:
+the secret and the unix socket live in the configuration directory: --config-dir, else
+$MULTISERVER_CONFIG_DIR, else $XDG_CONFIG_HOME/multiserver, else ~/.config/multiserver.";
 
 /// Run a Secure Scuttlebutt multiserver node, and dial multiserver addresses like netcat.
 ///
@@ -60,6 +64,8 @@ enum Command {
     Serve(ServeArgs),
     Connect(ConnectArgs),
     Addr(AddrArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
 }
 
 /// Write a new SSB secret file and print its id.
@@ -88,14 +94,17 @@ struct KeygenArgs {
 /// announces the interface addresses reachable from each. The unix socket is device only.
 ///
 /// Any client key is accepted unless --allow is given. Incoming data is printed on stdout as
-/// it arrives (each connection is logged on stderr), or echoed back with --echo. Ctrl-C or
-/// SIGTERM stops listening, ends every connection cleanly (secret-handshake goodbye) and
-/// exits 0.
+/// it arrives (each connection is logged on stderr), or echoed back with --echo. stdout never
+/// mixes the two: with --echo it carries the address lines; without, only peer bytes, and the
+/// address lines go to stderr (or to --addresses FILE in either mode). Ctrl-C or SIGTERM stops
+/// listening, ends every connection cleanly (secret-handshake goodbye) and exits 0.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
   multiserver serve
   multiserver serve --echo --net 127.0.0.1:0 --no-ws --no-unix     # loopback, any free port
+  multiserver serve --echo | head -1 | jq -r .address              # addresses on stdout
+  multiserver serve --addresses ./addrs > received.bin             # peer bytes on stdout
   multiserver serve --allow @DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=.ed25519
   multiserver serve --app-key <base64 of a test network's caps.shs> --secret ./test-secret")]
 struct ServeArgs {
@@ -135,9 +144,15 @@ struct ServeArgs {
     #[arg(long, value_name = "ID", value_parser = keys::parse_allowed)]
     allow: Vec<ms_shs::PublicKey>,
 
-    /// Echo every connection's bytes back to it, instead of printing them.
+    /// Echo every connection's bytes back to it, instead of printing them (stdout then
+    /// carries the address lines).
     #[arg(long)]
     echo: bool,
+
+    /// Write the three address lines to this file (created or truncated; a FIFO or
+    /// /dev/fd/N works) instead of stdout (--echo) or stderr (without --echo).
+    #[arg(long, value_name = "FILE")]
+    addresses: Option<PathBuf>,
 }
 
 /// Connect to an address and copy stdin to it and it to stdout, like netcat.
@@ -155,9 +170,10 @@ Examples:
   multiserver connect unix:$HOME/.config/multiserver/socket~noauth
   multiserver connect 'net:a.example:8008~shs:<key>;onion:xyz.onion:8008~shs:<key>'")]
 struct ConnectArgs {
-    /// The multiserver address to dial.
+    /// The multiserver address to dial (bytes that are not UTF-8 are reported with their
+    /// position).
     #[arg(value_name = "ADDR")]
-    address: String,
+    address: OsString,
 
     /// The secret file [default: <config dir>/secret, created if missing and needed].
     #[arg(long, value_name = "PATH")]
@@ -168,7 +184,7 @@ struct ConnectArgs {
     app_key: Option<ms_shs::NetworkKey>,
 
     /// Deadline of each dial attempt, handshake included, in seconds [default: 30].
-    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, allow_negative_numbers = true)]
     timeout: Option<std::time::Duration>,
 
     /// SOCKS5 proxy (Tor) for onion: addresses, tried in order; repeatable [default:
@@ -197,6 +213,36 @@ struct AddrArgs {
     json: bool,
 }
 
+/// Print a shell completion script on stdout.
+///
+/// Install it where the shell looks for completions (see docs/cli.md), e.g. for bash
+/// `~/.local/share/bash-completion/completions/multiserver`, for zsh a file `_multiserver` in a
+/// directory of `$fpath`, for fish `~/.config/fish/completions/multiserver.fish`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  multiserver completions bash > ~/.local/share/bash-completion/completions/multiserver
+  multiserver completions zsh > ~/.zfunc/_multiserver      # with fpath+=~/.zfunc
+  multiserver completions fish > ~/.config/fish/completions/multiserver.fish")]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_name = "SHELL")]
+    shell: clap_complete::Shell,
+}
+
+/// Print the manual page (roff) on stdout, or write one page per command into a directory.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  multiserver man | man -l -                          # read it now
+  multiserver man --dir ~/.local/share/man/man1       # multiserver.1, multiserver-serve.1, ...")]
+struct ManArgs {
+    /// Write multiserver.1 and a page per command (multiserver-serve.1, ...) into this
+    /// directory (created if missing) instead of printing multiserver.1.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
 fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
@@ -219,16 +265,23 @@ fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
+/// Sets up logging on stderr: `RUST_LOG` when set and valid, else `default` raised by
+/// `verbose`. An unusable `RUST_LOG` is reported on one line and replaced by the default.
 fn init_logging(verbose: u8, default: &str) {
     use tracing_subscriber::EnvFilter;
     const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
     let base = LEVELS.iter().position(|l| *l == default).unwrap_or(2);
     let level = LEVELS[(base + usize::from(verbose)).min(LEVELS.len() - 1)];
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(level));
+    let filter = match env_filter(std::env::var_os("RUST_LOG")) {
+        Ok(Some(filter)) => filter,
+        Ok(None) => EnvFilter::new(level),
+        Err(why) => {
+            error::notice(&format!(
+                "warning: ignoring RUST_LOG: {why}; logging at the default level ({level})"
+            ));
+            EnvFilter::new(level)
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -237,12 +290,107 @@ fn init_logging(verbose: u8, default: &str) {
         .init();
 }
 
+/// The filter `RUST_LOG` asks for: `None` when unset or empty, an error (one line) when it is
+/// not a valid filter.
+fn env_filter(value: Option<OsString>) -> Result<Option<tracing_subscriber::EnvFilter>, String> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(text) = value.to_str() else {
+        return Err(format!("{value:?} is not UTF-8"));
+    };
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(Some)
+        .map_err(|e| {
+            format!(
+                "{text:?} is not a valid filter ({})",
+                error::one_line(&e.to_string())
+            )
+        })
+}
+
+/// Parses the command line; a usage error becomes one `multiserver:` line and exit 2, help and
+/// version print as usual.
+fn parse_args() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                // Nothing sensible is left to do if stdout or stderr is gone.
+                let _ = e.print();
+                Err(ExitCode::from(
+                    u8::try_from(e.exit_code()).unwrap_or(error::EXIT_USAGE),
+                ))
+            }
+            _ => Err(Failure::usage(usage_message(&e)).report()),
+        },
+    }
+}
+
+/// clap's error as one line: its message and tips, without the usage and help pointers.
+fn usage_message(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let parts: Vec<String> = rendered
+        .split("\n\n")
+        .map(error::one_line)
+        .filter(|p| {
+            !p.is_empty() && !p.starts_with("Usage:") && !p.starts_with("For more information")
+        })
+        .collect();
+    let line = parts.join("; ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_owned(),
+        None => line,
+    }
+}
+
+/// Writes the completion script for `shell` on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    use clap::CommandFactory as _;
+    use std::io::Write as _;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "multiserver", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&script)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
+}
+
+/// Writes the manual page on stdout, or every page into `dir`.
+fn manual(dir: Option<&PathBuf>) -> Result<(), Failure> {
+    use clap::CommandFactory as _;
+    use std::io::Write as _;
+    let command = Cli::command();
+    if let Some(dir) = dir {
+        config::ensure_dir(dir)?;
+        return clap_mangen::generate_to(command, dir).map_err(|e| {
+            Failure::runtime(format!("cannot write pages to {}: {e}", dir.display()))
+        });
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(|e| Failure::runtime(format!("cannot render the manual page: {e}")))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&page)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::runtime(format!("cannot write to stdout: {e}")))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let default_level = match cli.command {
         Command::Serve(_) => "info",
         Command::Connect(_) => "error",
-        Command::Keygen(_) | Command::Addr(_) => "warn",
+        Command::Keygen(_) | Command::Addr(_) | Command::Completions(_) | Command::Man(_) => "warn",
     };
     init_logging(cli.verbose, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -268,13 +416,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keygen(args) => {
             let path = keys::secret_path(args.secret.as_ref(), &config_dir()?);
             let keys = keys::create(&path)?;
+            keys::announce_new(&keys, &path);
             error::print_line(&keys.public().to_string())?;
-            tracing::info!(path = %path.display(), "wrote a new secret");
             Ok(())
         }
         Command::Addr(args) => addr::run(&args.address, args.json),
+        Command::Completions(args) => completions(args.shell),
+        Command::Man(args) => manual(args.dir.as_ref()),
         Command::Connect(args) => {
-            let address = addr::parse(&args.address)?;
+            // Shown in messages; the parser gets the bytes, so that bytes that are not UTF-8
+            // are reported with their offset.
+            let input = args.address.to_string_lossy();
+            let address = addr::parse_bytes(args.address.as_encoded_bytes())
+                .map_err(|e| addr::invalid_address(&input, &e))?;
             let app_key = args.app_key.unwrap_or(ms_shs::NetworkKey::MAINNET);
             let keys = if plugins::needs_identity(&address) {
                 let path = keys::secret_path(args.secret.as_ref(), &config_dir()?);
@@ -285,7 +439,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let identity = plugins::Identity { keys, app_key };
             let node = plugins::client(&identity, args.timeout, &args.socks)?;
-            connect::run(&args.address, &address, &node).await
+            connect::run(&input, &address, &node).await
         }
         Command::Serve(args) => {
             let dir = config_dir()?;
@@ -306,13 +460,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     }
                 })
             };
+            // Opened before listening: a bad path fails before any port is taken.
+            let announcer = announce::Announcer::open(announce::destination(
+                args.addresses.as_deref(),
+                args.echo,
+            ))
+            .await?;
             let listen = plugins::Listen {
                 net: (!args.no_net).then_some(args.net),
                 ws: (!args.no_ws).then_some(args.ws),
                 unix,
                 allow: args.allow,
             };
-            serve::run(&listen, &identity, args.echo).await
+            serve::run(&listen, &identity, args.echo, announcer).await
         }
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::announce::Announcer;
 use crate::error::Failure;
 use crate::plugins::{self, Identity, Listen};
 
@@ -26,7 +27,12 @@ enum Mode {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then closes everything and returns.
-pub async fn run(listen: &Listen, identity: &Identity, echo: bool) -> Result<(), Failure> {
+pub async fn run(
+    listen: &Listen,
+    identity: &Identity,
+    echo: bool,
+    announcer: Announcer,
+) -> Result<(), Failure> {
     // Signal handlers first: a signal that arrives once the addresses are printed must find
     // them installed.
     let mut stop = Box::pin(shutdown_signal()?);
@@ -35,18 +41,7 @@ pub async fn run(listen: &Listen, identity: &Identity, echo: bool) -> Result<(),
         .listen()
         .await
         .map_err(|e| Failure::runtime(e.to_string()))?;
-    for scope in Scope::ALL {
-        let line = format!(
-            "{{\"scope\":{},\"address\":{}}}",
-            serde_json::Value::from(scope.as_str()),
-            serde_json::Value::from(server.address(scope).to_string())
-        );
-        // A reader that went away (`serve | head -1`) does not stop the node.
-        if let Err(error) = crate::error::print_line(&line) {
-            tracing::warn!(%error, "cannot print the addresses");
-            break;
-        }
-    }
+    announcer.announce(Scope::ALL.map(|scope| (scope, server.address(scope).to_string())))?;
     tracing::info!(stacks = %node.name(), "listening");
 
     let mode = if echo {
@@ -93,6 +88,10 @@ async fn handle(conn: Connection, mode: Mode, cancel: CancellationToken) {
     let remote = conn.remote_address().to_string();
     match pump(conn, &mode, &cancel).await {
         Ok(bytes) => tracing::info!(%remote, bytes, "connection closed"),
+        // How most peers hang up (JavaScript's `rpc.close()` included): not a warning.
+        Err(error) if crate::error::is_missing_goodbye(&error) => {
+            tracing::info!(%remote, "connection closed by the peer without a goodbye");
+        }
         Err(error) => tracing::warn!(%remote, %error, "connection failed"),
     }
 }
