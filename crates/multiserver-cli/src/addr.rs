@@ -89,30 +89,58 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 /// Which installed stack would dial `alternative` (the first that understands it), or why none
-/// would.
-fn verdict<'a>(alternative: &Address, stacks: &'a [Stack]) -> Result<&'a Stack, Vec<String>> {
+/// would: each stack's reason (empty when no installed stack speaks the alternative's protocol).
+fn verdict<'a>(alternative: &Address, stacks: &'a [Stack]) -> Result<&'a Stack, Vec<Mismatch>> {
     let mut reasons = Vec::new();
     for stack in stacks {
         match stack.check(alternative) {
             Ok(()) => return Ok(stack),
             Err(MismatchReason::Section { index: 0, error }) if error.is_wrong_protocol() => {}
-            Err(reason) => reasons.push(
-                Mismatch {
-                    stack: stack.name(),
-                    address: alternative.to_string(),
-                    reason,
-                }
-                .to_string(),
-            ),
+            Err(reason) => reasons.push(Mismatch {
+                stack: stack.name(),
+                address: alternative.to_string(),
+                reason,
+            }),
         }
     }
+    Err(reasons)
+}
+
+/// The reasons, one line each, as the JSON view lists them.
+fn reason_lines(alternative: &Address, reasons: &[Mismatch]) -> Vec<String> {
     if reasons.is_empty() {
-        reasons.push(format!(
+        return vec![format!(
             "no installed stack speaks {}",
             alternative.stack_name()
-        ));
+        )];
     }
-    Err(reasons)
+    reasons.iter().map(ToString::to_string).collect()
+}
+
+/// The reasons for the human view: stacks refusing for the same reason (typically every stack
+/// of one transport refusing its section) share one line.
+fn grouped_reasons(alternative: &Address, reasons: &[Mismatch]) -> Vec<String> {
+    if reasons.is_empty() {
+        return reason_lines(alternative, reasons);
+    }
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for mismatch in reasons {
+        let why = match &mismatch.reason {
+            MismatchReason::Section { error, .. } => error.to_string(),
+            MismatchReason::SectionCount { expected, found } => {
+                format!("needs {expected} sections, the address has {found}")
+            }
+            _ => mismatch.to_string(),
+        };
+        match groups.iter_mut().find(|(w, _)| *w == why) {
+            Some((_, stacks)) => stacks.push(&mismatch.stack),
+            None => groups.push((why, vec![&mismatch.stack])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(why, stacks)| format!("{}: {why}", stacks.join(", ")))
+        .collect()
 }
 
 /// The scope the alternative points into, when the address tells it without a lookup: an IP
@@ -195,7 +223,7 @@ pub fn human(input: &str, address: &MultiAddress, node: &MultiServer) -> String 
                         }
                     }
                     Err(reasons) => {
-                        for reason in reasons {
+                        for reason in grouped_reasons(alternative, &reasons) {
                             out.push_str(&format!("   not understood: {reason}\n"));
                         }
                     }
@@ -245,7 +273,7 @@ pub fn describe(input: &str, address: &MultiAddress, node: &MultiServer) -> Valu
                     scope_of(alternative).map(|s| s.to_string()),
                     canonical(stack, alternative),
                 ),
-                Err(reasons) => (None, reasons, None, None),
+                Err(reasons) => (None, reason_lines(alternative, &reasons), None, None),
             };
             json!({
                 "index": index,

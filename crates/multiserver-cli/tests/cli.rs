@@ -595,6 +595,20 @@ fn addr_shows_each_alternative_in_a_short_view_and_what_was_skipped() {
         format!("net:10.0.0.1:8008~shs:{key}")
     );
     assert_eq!(json["alternatives"][0]["scope"], "local");
+
+    // Stacks that refuse a section for the same reason share one line.
+    let output = run(dir.path(), &["addr", "net:h:http~shs:short"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    assert_eq!(
+        out.lines().nth(2),
+        Some(
+            "   not understood: net~shs, net~noauth, net: invalid port `http` at byte 6: expected \
+             a decimal number from 1 to 65535"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.lines().last(), Some("nothing here can dial it"));
 }
 
 #[test]
