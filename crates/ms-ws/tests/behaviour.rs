@@ -251,7 +251,10 @@ async fn an_upgrade_whose_key_is_not_16_bytes_gets_400() {
             "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
         );
-        let answer = http_get(&addr, &request).await;
+        // Bounded: an upgraded connection (the bug) would stay open.
+        let answer = tokio::time::timeout(Duration::from_secs(10), http_get(&addr, &request))
+            .await
+            .expect("the server answered and closed the connection");
         assert!(
             answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
             "{answer}"
