@@ -2,9 +2,11 @@
 //! one way. Used by the hostile-peer tests and by `cargo xtask soak`.
 //!
 //! Every attack is bounded in time: it returns after at most a few seconds (or when the server
-//! hangs up), whatever the server does.
+//! hangs up), whatever the server does. The floods of [`load`] run until stopped.
 
 #![forbid(unsafe_code)]
+
+pub mod load;
 
 use std::net::SocketAddr;
 use std::time::Duration;

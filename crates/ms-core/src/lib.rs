@@ -28,6 +28,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod address;
+mod admission;
 mod error;
 mod host;
 mod identity;
@@ -51,7 +52,7 @@ pub use node::{
 };
 pub use scope::{InvalidScope, Scope, Scopes};
 pub use stack::Stack;
-pub use stream::{AsyncStream, BoxStream, Connection, ConnectionInfo, Direction};
+pub use stream::{AsyncStream, BoxStream, Connection, ConnectionInfo, ConnectionStream, Direction};
 pub use transform::{Transform, Upgraded};
 pub use transport::{Accepted, Connected, HandledByTransport, Listener, PendingStream, Transport};
 

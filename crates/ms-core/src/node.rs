@@ -15,8 +15,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::admission::{Activity, Eviction, PeerGroup, Pending};
 use crate::error::{Attempt, Error, Mismatch, MismatchReason};
-use crate::report::{REPORT_INTERVAL, Rejection, Tally};
+use crate::report::{self, Capacity, REPORT_INTERVAL, Rejection, Tally};
 use crate::{Address, Connection, Listener, MultiAddress, Scope, Stack};
 
 /// How a multi-address is dialled. The defaults come from the node's [`Config`]; pass your own
@@ -67,19 +68,47 @@ impl Default for DialStrategy {
 }
 
 /// Limits and deadlines of a [`MultiServer`]. Every field has a default; see [`Builder`].
+///
+/// Admission of inbound connections, per stack (each stack's listener has its own budgets, so
+/// a flood on one port cannot lock out the others):
+///
+/// - at most [`max_connections_per_stack`](Self::max_connections_per_stack) connections open
+///   (handed out, waiting to be, or in their handshakes); a new one beyond it is closed at once;
+/// - at most [`max_pending_per_stack`](Self::max_pending_per_stack) of them still in their
+///   handshakes, and at most [`max_pending_per_peer`](Self::max_pending_per_peer) from one
+///   remote IP address (IPv6: one /64; loopback and unix peers are exempt from this one). A new
+///   connection over either budget is admitted, and the most silent pending handshake of the
+///   crowded group is closed to make room: first one that has sent nothing yet, the oldest;
+///   failing that, the one heard from least recently. A handshake leaves these budgets as soon
+///   as it is done;
+/// - a connection through its stack waits at most
+///   [`handover_timeout`](Self::handover_timeout) for the application to take it
+///   ([`Server::accept`]), then it is closed.
+///
+/// Every connection closed for capacity is counted; the first for each limit is logged at once
+/// at warn level, with the limit and the stack, and then a summary every minute.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// How [`MultiServer::connect`] dials.
     pub dial: DialOptions,
-    /// Deadline for an accepted connection to get through its whole stack.
+    /// Deadline for an accepted connection to get through its whole stack (default 30 s).
     pub inbound_timeout: Duration,
-    /// Accepted connections still in their handshakes, across all stacks; more are closed at
+    /// Accepted connections still in their handshakes, per stack (default 512). When full, a new
+    /// connection is admitted and the most silent pending one closed.
+    pub max_pending_per_stack: usize,
+    /// Accepted connections still in their handshakes from one remote IP address (IPv6: one
+    /// /64), per stack (default 32). When full, that peer's new connection is admitted and its
+    /// own most silent pending one closed. Loopback and unix peers (everything on this
+    /// machine looks alike) are exempt: only `max_pending_per_stack` applies to them.
+    pub max_pending_per_peer: usize,
+    /// Open inbound connections per stack (those handed out and not yet dropped, those waiting
+    /// for the application, and those in their handshakes; default 16384); more are closed at
     /// once.
-    pub max_pending_inbound: usize,
-    /// Open inbound connections per stack (those handed out and not yet dropped, plus those in
-    /// their handshakes); more are closed at once.
     pub max_connections_per_stack: usize,
-    /// Established connections and failures waiting for [`Server::accept`].
+    /// How long a connection that got through its stack waits for the application to take it
+    /// (default 10 s); then it is closed and counted as turned away.
+    pub handover_timeout: Duration,
+    /// Established connections and failures waiting for [`Server::accept`] (default 64).
     pub event_buffer: usize,
 }
 
@@ -88,8 +117,10 @@ impl Default for Config {
         Self {
             dial: DialOptions::default(),
             inbound_timeout: Duration::from_secs(30),
-            max_pending_inbound: 512,
+            max_pending_per_stack: 512,
+            max_pending_per_peer: 32,
             max_connections_per_stack: 16_384,
+            handover_timeout: Duration::from_secs(10),
             event_buffer: 64,
         }
     }
@@ -107,6 +138,13 @@ impl Builder {
     /// first stack that understands it is used.
     pub fn stack(mut self, stack: Stack) -> Self {
         self.stacks.push(stack);
+        self
+    }
+
+    /// Sets every limit and deadline at once (e.g. those of another node, from
+    /// [`MultiServer::config`]); the other setters then change single ones.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
         self
     }
 
@@ -128,14 +166,31 @@ impl Builder {
         self
     }
 
-    /// Sets how many accepted connections may be in their handshakes at once (default 512).
-    pub fn max_pending_inbound(mut self, max: usize) -> Self {
-        self.config.max_pending_inbound = max.max(1);
+    /// Sets how many accepted connections each stack may have in their handshakes at once
+    /// (default 512; at least 1). See [`Config::max_pending_per_stack`].
+    pub fn max_pending_per_stack(mut self, max: usize) -> Self {
+        self.config.max_pending_per_stack = max.max(1);
+        self
+    }
+
+    /// Sets how many accepted connections from one remote IP address (IPv6: one /64) each stack
+    /// may have in their handshakes at once (default 32; at least 1). Loopback and unix peers
+    /// are exempt. See [`Config::max_pending_per_peer`].
+    pub fn max_pending_per_peer(mut self, max: usize) -> Self {
+        self.config.max_pending_per_peer = max.max(1);
+        self
+    }
+
+    /// Sets how long a connection that got through its stack waits for the application to take
+    /// it before it is closed (default 10 s). See [`Config::handover_timeout`].
+    pub fn handover_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handover_timeout = timeout;
         self
     }
 
     /// Sets how many events (connections, rejections) may wait for [`Server::next_event`]
-    /// (default 64). Connections wait for room; rejections beyond it are only logged.
+    /// (default 64). Connections wait for room, up to [`Config::handover_timeout`]; rejections
+    /// beyond it are only logged.
     pub fn event_buffer(mut self, events: usize) -> Self {
         self.config.event_buffer = events.max(1);
         self
@@ -360,8 +415,8 @@ impl MultiServer {
     /// Starts every stack's listener and serves them together.
     ///
     /// Every accepted connection goes through its stack's transforms concurrently with the
-    /// others, under [`Config::inbound_timeout`]; those that make it are handed out by
-    /// [`Server::accept`]. Stacks of client-only transports
+    /// others, under [`Config::inbound_timeout`] and the admission limits of [`Config`]; those
+    /// that make it are handed out by [`Server::accept`]. Stacks of client-only transports
     /// ([`Transport::can_listen`](crate::Transport::can_listen)) are skipped; if another stack
     /// cannot listen, the others are closed and the error is returned.
     pub async fn listen(&self) -> Result<Server, Error> {
@@ -382,7 +437,6 @@ impl MultiServer {
         }
         let config = &self.inner.config;
         let (events_tx, events) = mpsc::channel(config.event_buffer.max(1));
-        let pending = Arc::new(Semaphore::new(config.max_pending_inbound));
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         for (index, listener) in &listeners {
@@ -393,11 +447,7 @@ impl MultiServer {
                     stack,
                     listener.clone(),
                     events_tx.clone(),
-                    Limits {
-                        pending: pending.clone(),
-                        open: Arc::new(Semaphore::new(config.max_connections_per_stack)),
-                        inbound_timeout: config.inbound_timeout,
-                    },
+                    config.clone(),
                     shutdown.clone(),
                 )
                 .instrument(span),
@@ -579,7 +629,8 @@ pub enum Event {
     /// An accepted connection failed its stack (handshake refused, timed out, ...). Reported
     /// when there is room in the event buffer, dropped otherwise; always logged. A connection
     /// the transport dealt with itself ([`HandledByTransport`](crate::HandledByTransport), e.g.
-    /// a plain HTTP request served) is not a rejection and is not reported.
+    /// a plain HTTP request served) is not a rejection and is not reported; nor is one closed
+    /// for capacity (see [`Config`]), which is only counted and logged.
     Rejected {
         /// The stack, e.g. `net~shs`.
         stack: String,
@@ -697,26 +748,32 @@ impl CloseHandle {
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// The admission limits of one accept loop.
-struct Limits {
-    /// Handshakes in flight, shared by every stack.
-    pending: Arc<Semaphore>,
-    /// Open connections of this stack.
-    open: Arc<Semaphore>,
-    inbound_timeout: Duration,
-}
-
 async fn accept_loop(
     stack: Stack,
     listener: Arc<dyn Listener>,
     events: mpsc::Sender<Event>,
-    limits: Limits,
+    config: Config,
     shutdown: CancellationToken,
 ) {
+    let name = stack.name();
+    let open = Arc::new(Semaphore::new(config.max_connections_per_stack.max(1)));
+    let mut pending = Pending::new(config.max_pending_per_stack, config.max_pending_per_peer);
+    let (inbound_timeout, handover_timeout) = (config.inbound_timeout, config.handover_timeout);
+    // Connections in their handshakes (each in `pending` until it ends), and finished ones
+    // waiting for the application.
     let mut upgrades = JoinSet::new();
+    let mut handovers = JoinSet::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     // Turned-away connections, summed up in one line per interval (see `report`).
-    let mut tally = Tally::default();
+    let mut tally = Tally::new(
+        name.clone(),
+        report::Limits {
+            max_connections_per_stack: config.max_connections_per_stack,
+            max_pending_per_stack: config.max_pending_per_stack,
+            max_pending_per_peer: config.max_pending_per_peer,
+            handover_timeout,
+        },
+    );
     let mut report = tokio::time::interval_at(
         tokio::time::Instant::now() + REPORT_INTERVAL,
         REPORT_INTERVAL,
@@ -726,30 +783,62 @@ async fn accept_loop(
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            Some(outcome) = upgrades.join_next(), if !upgrades.is_empty() => {
-                if let Ok(Some(rejection)) = outcome {
-                    tally.rejected(rejection);
+            Some(joined) = upgrades.join_next_with_id(), if !upgrades.is_empty() => {
+                let (id, outcome) = match joined {
+                    Ok((id, outcome)) => (id, Some(outcome)),
+                    Err(error) => (error.id(), None),
+                };
+                // Done either way: out of the pending budgets at once.
+                pending.remove(id);
+                match outcome {
+                    Some(Upgrade::Connected(conn)) => {
+                        handovers.spawn(
+                            hand_over(conn, events.clone(), handover_timeout).in_current_span(),
+                        );
+                    }
+                    Some(Upgrade::Rejected(rejection)) => tally.rejected(rejection),
+                    Some(Upgrade::Handled) | None => {}
+                }
+            }
+            Some(joined) = handovers.join_next(), if !handovers.is_empty() => {
+                if let Ok(Some(remote)) = joined {
+                    tally.capacity(Capacity::Handover, &remote);
                 }
             }
             _ = report.tick() => tally.report(),
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => {
+                Ok(mut accepted) => {
                     backoff = ACCEPT_BACKOFF_MIN;
-                    let Ok(slot) = limits.open.clone().try_acquire_owned() else {
-                        tracing::debug!(remote = %accepted.remote, "too many open connections, closing");
-                        tally.over_open();
+                    let accepted_at = pending.tick();
+                    let Ok(slot) = open.clone().try_acquire_owned() else {
+                        tally.capacity(Capacity::Open, &accepted.remote);
                         continue;
                     };
-                    let Ok(permit) = limits.pending.clone().try_acquire_owned() else {
-                        tracing::debug!(remote = %accepted.remote, "too many handshakes in progress, closing");
-                        tally.over_pending();
-                        continue;
-                    };
-                    let span = tracing::debug_span!("inbound", remote = %accepted.remote);
-                    upgrades.spawn(
-                        upgrade_one(stack.clone(), accepted, events.clone(), (permit, slot), limits.inbound_timeout)
+                    let group = PeerGroup::of(&accepted.remote);
+                    if pending.is_full(&group) {
+                        // Let the handshakes that are ready to run (or to finish) run first,
+                        // so that a burst of accepts does not close ones that were never
+                        // polled.
+                        tokio::task::yield_now().await;
+                    }
+                    for (remote, limit) in pending.make_room(&group) {
+                        tally.capacity(
+                            match limit {
+                                Eviction::Stack => Capacity::PendingStack,
+                                Eviction::Peer => Capacity::PendingPeer,
+                            },
+                            &remote,
+                        );
+                    }
+                    let activity = Arc::new(Activity::default());
+                    let remote = accepted.remote.clone();
+                    accepted.stream = pending.watch(accepted.stream, activity.clone());
+                    let span = tracing::debug_span!("inbound", %remote);
+                    let abort = upgrades.spawn(
+                        upgrade_one(stack.clone(), accepted, events.clone(), slot, inbound_timeout)
                             .instrument(span),
                     );
+                    pending.insert(abort, group, accepted_at, activity, remote);
                 }
                 Err(error) => {
                     tracing::warn!(%error, ?backoff, "accept failed, backing off");
@@ -762,20 +851,30 @@ async fn accept_loop(
             }
         }
     }
-    // Dropping `upgrades` aborts the handshakes still in progress.
+    // Dropping them aborts the handshakes still in progress and the hand-overs.
     upgrades.shutdown().await;
+    handovers.shutdown().await;
     tally.report();
 }
 
-/// Runs one inbound connection through its stack; what the accept loop's tally counts, if it
-/// was rejected.
+/// How an inbound connection's trip through its stack ended.
+enum Upgrade {
+    /// Through: to be handed to the application.
+    Connected(Connection),
+    /// Failed its stack (already logged and reported as an event).
+    Rejected(Rejection),
+    /// The transport dealt with it itself.
+    Handled,
+}
+
+/// Runs one inbound connection through its stack, under `inbound_timeout`.
 async fn upgrade_one(
     stack: Stack,
     accepted: crate::Accepted,
     events: mpsc::Sender<Event>,
-    (_permit, slot): (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    slot: OwnedSemaphorePermit,
     inbound_timeout: Duration,
-) -> Option<Rejection> {
+) -> Upgrade {
     let remote = accepted.remote.to_string();
     let result = tokio::time::timeout(inbound_timeout, stack.upgrade_inbound(accepted))
         .await
@@ -790,13 +889,11 @@ async fn upgrade_one(
         Ok(mut conn) => {
             conn.hold(slot);
             tracing::debug!(remote = %conn.remote_address(), "accepted");
-            // Waits for room: this is the back-pressure on a slow application.
-            let _ = events.send(Event::Connected(conn)).await;
-            None
+            Upgrade::Connected(conn)
         }
         Err(Error::Accept { source, .. }) if source.is::<crate::HandledByTransport>() => {
             tracing::debug!(%source, "inbound connection handled by the transport");
-            None
+            Upgrade::Handled
         }
         Err(error) => {
             tracing::debug!(%error, "inbound connection rejected");
@@ -805,7 +902,27 @@ async fn upgrade_one(
                 stack: stack.name(),
                 error,
             });
-            Some(rejection)
+            Upgrade::Rejected(rejection)
+        }
+    }
+}
+
+/// Hands a connection that got through its stack to the application, waiting for room in the
+/// event buffer (the back-pressure on a slow application) for at most `handover_timeout`.
+/// Returns the peer when the application did not take it in time (the connection is then
+/// closed).
+async fn hand_over(
+    conn: Connection,
+    events: mpsc::Sender<Event>,
+    handover_timeout: Duration,
+) -> Option<crate::Section> {
+    let remote = conn.remote_address().transport().clone();
+    match tokio::time::timeout(handover_timeout, events.send(Event::Connected(conn))).await {
+        // Taken, or the server is gone (the connection is closed with it).
+        Ok(_) => None,
+        Err(_) => {
+            tracing::debug!(%remote, ?handover_timeout, "the application did not take the connection in time, closing");
+            Some(remote)
         }
     }
 }

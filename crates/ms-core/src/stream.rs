@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::{Address, AuthValue, Identity, PublicKey};
 
@@ -48,25 +49,26 @@ pub struct ConnectionInfo {
 ///
 /// Read and write it like any tokio stream. `shutdown` ends our sending side (for `shs`, after
 /// the box-stream goodbye).
+///
+/// An inbound connection counts against its stack's
+/// [`max_connections_per_stack`](crate::Config::max_connections_per_stack) until it is dropped,
+/// or, after [`into_parts`](Self::into_parts), until its [`ConnectionStream`] is.
 pub struct Connection {
-    stream: BoxStream,
+    stream: ConnectionStream,
     info: ConnectionInfo,
-    /// Counts against the server's open-connection limit until dropped.
-    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Connection {
     /// Wraps a stream and its description.
     pub fn new(stream: BoxStream, info: ConnectionInfo) -> Self {
         Self {
-            stream,
+            stream: ConnectionStream { stream, slot: None },
             info,
-            slot: None,
         }
     }
 
-    pub(crate) fn hold(&mut self, slot: tokio::sync::OwnedSemaphorePermit) {
-        self.slot = Some(slot);
+    pub(crate) fn hold(&mut self, slot: OwnedSemaphorePermit) {
+        self.stream.slot = Some(slot);
     }
 
     /// What is known about the connection.
@@ -89,9 +91,91 @@ impl Connection {
         self.info.identity.as_ref().and_then(|id| id.auth.as_ref())
     }
 
-    /// Splits into the stream and its description.
-    pub fn into_parts(self) -> (BoxStream, ConnectionInfo) {
+    /// Splits into the stream and its description. The stream keeps the connection's place
+    /// under the server's open-connection limit until it is dropped.
+    pub fn into_parts(self) -> (ConnectionStream, ConnectionInfo) {
         (self.stream, self.info)
+    }
+}
+
+/// The byte stream of a [`Connection`], from [`Connection::into_parts`].
+///
+/// An inbound connection's stream keeps counting against its stack's
+/// [`max_connections_per_stack`](crate::Config::max_connections_per_stack) until it is dropped.
+/// Reads and writes go straight to the stream underneath.
+///
+/// ```
+/// use ms_core::{Connection, ConnectionInfo, Direction, Address, AsyncStream};
+///
+/// let (ours, _theirs) = tokio::io::duplex(64);
+/// let info = ConnectionInfo {
+///     direction: Direction::Outbound,
+///     stack: "mem".into(),
+///     remote_address: Address::parse("mem:1")?,
+///     identity: None,
+/// };
+/// let (stream, info) = Connection::new(Box::new(ours), info).into_parts();
+/// fn takes_any_stream(_: impl AsyncStream) {}
+/// takes_any_stream(stream);
+/// # Ok::<(), ms_core::AddressError>(())
+/// ```
+pub struct ConnectionStream {
+    stream: BoxStream,
+    /// The server's open-connection slot (inbound only), released on drop.
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+impl fmt::Debug for ConnectionStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionStream")
+            .field("holds_slot", &self.slot.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for ConnectionStream {
+    #[inline]
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ConnectionStream {
+    #[inline]
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    #[inline]
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    #[inline]
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    #[inline]
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    #[inline]
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 

@@ -337,27 +337,105 @@ async fn a_silent_peer_is_dropped_after_the_inbound_deadline() {
     server.close().await;
 }
 
-#[tokio::test]
-async fn excess_handshakes_are_closed_at_once() {
+#[tokio::test(start_paused = true)]
+async fn a_full_pending_budget_closes_the_most_silent_handshake_for_a_new_one() {
     let network = MemNetwork::new();
     let node = MultiServer::builder()
         .stack(Stack::new(mem(&network)).with(Password("secret")))
-        .max_pending_inbound(1)
+        .max_pending_per_stack(2)
         .build()
         .unwrap();
-    let server = node.listen().await.unwrap();
+    let mut server = node.listen().await.unwrap();
     let raw = MultiServer::new([Stack::new(mem(&network))]).unwrap();
     let port = server.address(Scope::Device).alternatives()[0]
         .transport()
         .to_string();
-    let _first = raw.connect(&port).await.unwrap(); // holds the only handshake slot
-    let mut second = raw.connect(&port).await.unwrap();
+    // Lets the server run until it has nothing left to do (the clock is paused).
+    let settle = || tokio::time::sleep(Duration::from_millis(10));
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
-        .await
-        .expect("the excess connection was queued, not closed")
-        .unwrap_or(0);
-    assert_eq!(n, 0);
+
+    let mut silent = raw.connect(&port).await.unwrap();
+    settle().await;
+    // A peer that has started its handshake (the password's length) and then stalls.
+    let mut talking = raw.connect(&port).await.unwrap();
+    talking.write_u8(6).await.unwrap();
+    settle().await;
+    // The budget is full: a newcomer is admitted and the silent one closed...
+    let mut newcomer = raw.connect(&port).await.unwrap();
+    settle().await;
+    assert_eq!(silent.read(&mut buf).await.unwrap_or(0), 0);
+    // ...and the next newcomer closes the silent newcomer, not the older peer that talked.
+    let mut last = raw.connect(&port).await.unwrap();
+    settle().await;
+    assert_eq!(newcomer.read(&mut buf).await.unwrap_or(0), 0);
+    talking.write_all(b"secret").await.unwrap();
+    assert_eq!(
+        talking.read_u8().await.unwrap(),
+        1,
+        "the talking peer was closed"
+    );
+    assert!(server.accept().await.is_some());
+    // The last one is still pending: it gets through too.
+    last.write_u8(6).await.unwrap();
+    last.write_all(b"secret").await.unwrap();
+    assert_eq!(last.read_u8().await.unwrap(), 1);
+    assert!(server.accept().await.is_some());
+    server.close().await;
+}
+
+#[tokio::test]
+async fn one_stacks_full_pending_budget_does_not_touch_another_stack() {
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(mem(&network)).with(Password("secret")))
+        .stack(Stack::new(mem(&network).with_scopes(Scopes::LOCAL)).with(Password("other")))
+        .max_pending_per_stack(1)
+        .build()
+        .unwrap();
+    let mut server = node.listen().await.unwrap();
+    let flooded = server.address(Scope::Device).alternatives()[0]
+        .transport()
+        .to_string();
+    let other = server.address(Scope::Local).to_string();
+    let raw = MultiServer::new([Stack::new(mem(&network))]).unwrap();
+    let _silent = raw.connect(&flooded).await.unwrap();
+    // The other stack's budget is its own: a handshake there goes through.
+    let client = MultiServer::new([Stack::new(mem(&network)).with(Password("x"))]).unwrap();
+    let dial = tokio::spawn(async move { client.connect(&other).await });
+    let conn = server.accept().await.unwrap();
+    assert_eq!(conn.info().stack, "mem~pw");
+    dial.await.unwrap().unwrap();
+    server.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_the_application_does_not_take_in_time_is_closed() {
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(mem(&network)))
+        .event_buffer(1)
+        .handover_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let mut server = node.listen().await.unwrap();
+    let address = server.address(Scope::Device).to_string();
+    // The first waits in the event buffer; the second for room in it.
+    let mut first = node.connect(&address).await.unwrap();
+    let mut second = node.connect(&address).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    first.write_all(b"1").await.unwrap();
+    second.write_all(b"2").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The application was too slow for the second: it was closed.
+    let mut buf = [0u8; 1];
+    assert_eq!(second.read(&mut buf).await.unwrap_or(0), 0);
+    let mut taken = server.accept().await.unwrap();
+    taken.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"1");
+    // A later one is handed over as usual.
+    let _third = node.connect(&address).await.unwrap();
+    assert!(server.accept().await.is_some());
+    drop(first);
     server.close().await;
 }
 

@@ -168,16 +168,105 @@ async fn connections_closed_for_capacity_are_reported_at_warn_level() {
         let mut excess = node.connect(&address).await.unwrap();
         assert_eq!(excess.read(&mut buf).await.unwrap_or(0), 0);
     }
+    // The first one is logged at once, naming the limit and the stack; not the second.
+    let at_once = lines_with("refused an inbound connection");
+    assert_eq!(at_once.len(), 1, "{}", all_lines());
+    assert!(
+        at_once[0].contains("WARN")
+            && at_once[0].contains("mem: refused an inbound connection from mem:")
+            && at_once[0].contains("1 connections open (max_connections_per_stack)"),
+        "{}",
+        at_once[0]
+    );
     // What was counted is reported when the server closes, too.
     server.close().await;
     let summary = lines_with("turned away");
     assert_eq!(summary.len(), 1, "{}", all_lines());
     assert!(summary[0].contains("WARN"), "{}", summary[0]);
     assert!(
-        summary[0].contains("turned away 2 inbound connections in the last ")
-            && summary[0].contains(
-                ": 0 rejected, 2 over max_connections_per_stack, 0 over max_pending_inbound"
+        summary[0].contains("mem: turned away 2 inbound connections in the last ")
+            && summary[0].contains(": 0 rejected, 2 over max_connections_per_stack"),
+        "{}",
+        summary[0]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn evictions_are_logged_at_once_then_summed_up() {
+    capture_logs();
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(MemTransport::new(&network)).with(Knock))
+        .max_pending_per_stack(1)
+        .build()
+        .unwrap();
+    let server = node.listen().await.unwrap();
+    let port = server.address(Scope::Device).alternatives()[0]
+        .transport()
+        .to_string();
+    let raw = MultiServer::new([Stack::new(MemTransport::new(&network))]).unwrap();
+    // Four silent peers, one after the other: each evicts the one before.
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(raw.connect(&port).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut buf = [0u8; 1];
+    for evicted in &mut silent[..3] {
+        assert_eq!(evicted.read(&mut buf).await.unwrap_or(0), 0);
+    }
+    let at_once = lines_with("handshakes in progress");
+    assert_eq!(at_once.len(), 1, "{}", all_lines());
+    assert!(
+        at_once[0].contains("WARN")
+            && at_once[0].contains(
+                "mem~knock: 1 handshakes in progress (max_pending_per_stack): closed the most \
+                 silent one, from mem:"
             ),
+        "{}",
+        at_once[0]
+    );
+    assert!(lines_with("turned away").is_empty(), "{}", all_lines());
+    server.close().await;
+    let summary = lines_with("turned away");
+    assert_eq!(summary.len(), 1, "{}", all_lines());
+    assert!(
+        summary[0].contains("WARN") && summary[0].contains("3 evicted for max_pending_per_stack"),
+        "{}",
+        summary[0]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_the_application_did_not_take_is_logged_at_once() {
+    capture_logs();
+    let network = MemNetwork::new();
+    let node = MultiServer::builder()
+        .stack(Stack::new(MemTransport::new(&network)))
+        .event_buffer(1)
+        .handover_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let server = node.listen().await.unwrap();
+    let address = server.address(Scope::Device).to_string();
+    let _waiting = node.connect(&address).await.unwrap();
+    let mut late = node.connect(&address).await.unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(late.read(&mut buf).await.unwrap_or(0), 0);
+    let at_once = lines_with("handover_timeout");
+    assert_eq!(at_once.len(), 1, "{}", all_lines());
+    assert!(
+        at_once[0].contains("WARN")
+            && at_once[0].contains("mem: the application did not take the connection from mem:")
+            && at_once[0].contains("within 3s (handover_timeout)"),
+        "{}",
+        at_once[0]
+    );
+    server.close().await;
+    let summary = lines_with("turned away");
+    assert_eq!(summary.len(), 1, "{}", all_lines());
+    assert!(
+        summary[0].contains("1 not taken by the application within handover_timeout"),
         "{}",
         summary[0]
     );

@@ -139,9 +139,13 @@ pub enum HandshakeError {
 
 fn hang_up_hint(message: Message) -> &'static str {
     match message {
-        Message::ServerHello => "; the server probably uses a different network key",
+        Message::ServerHello => {
+            ": it may use a different network key, or it may be overloaded or have cut the \
+             handshake"
+        }
         Message::ServerAccept => {
-            "; the server has a different public key than we dialled, or did not authorize us"
+            ": it may have a different public key than we dialled or not have authorized us, \
+             or it may be overloaded or have cut the handshake"
         }
         Message::ClientHello | Message::ClientAuth => "",
     }
@@ -211,5 +215,31 @@ impl From<BoxStreamError> for io::Error {
             }
         };
         io::Error::new(kind, error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_hang_up_is_not_blamed_on_the_network_key_alone() {
+        let text = HandshakeError::PeerHungUp {
+            waiting_for: Message::ServerHello,
+        }
+        .to_string();
+        assert!(text.contains("different network key"), "{text}");
+        assert!(
+            text.contains("overloaded or have cut the handshake"),
+            "{text}"
+        );
+        let text = HandshakeError::PeerHungUp {
+            waiting_for: Message::ServerAccept,
+        }
+        .to_string();
+        assert!(
+            text.contains("overloaded or have cut the handshake"),
+            "{text}"
+        );
     }
 }

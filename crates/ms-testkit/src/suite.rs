@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use ms_core::{Connection, Error, MultiAddress, MultiServer, Scope, Server};
+use ms_core::{Builder, Connection, Error, MultiAddress, MultiServer, Scope, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
@@ -81,7 +81,9 @@ macro_rules! conformance {
             aborts_during_a_dial,
             keeps_connections_when_the_listener_closes,
             fails_to_dial_a_dead_address,
-            rejects_bad_addresses
+            rejects_bad_addresses,
+            a_slow_application_does_not_block_new_handshakes,
+            keeps_the_connection_slot_until_the_stream_is_dropped
         );
     };
     (@tests $module:ident; $fixture:expr; $($check:ident),*) => {
@@ -421,5 +423,103 @@ pub async fn rejects_bad_addresses(make: &dyn Fn() -> Fixture) {
             }
         }
     })
+    .await
+}
+
+/// The fixture's server stacks and limits, with some limits changed by `tune`.
+fn rebuilt(server: &MultiServer, tune: impl FnOnce(Builder) -> Builder) -> MultiServer {
+    let builder = server
+        .stacks()
+        .iter()
+        .fold(MultiServer::builder(), |b, stack| b.stack(stack.clone()))
+        .config(server.config().clone());
+    tune(builder)
+        .build()
+        .unwrap_or_else(|e| panic!("rebuilding the fixture's server failed: {e}"))
+}
+
+/// Connections that got through their stack while the application was not taking them do not
+/// count as handshakes in progress: with room for two handshakes and one waiting connection,
+/// six peers dialled one after the other all get through, and each echoes once the
+/// application takes them.
+pub async fn a_slow_application_does_not_block_new_handshakes(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("a_slow_application_does_not_block_new_handshakes", async {
+        let node = rebuilt(&f.server, |b| {
+            b.max_pending_per_stack(2)
+                .event_buffer(1)
+                .handover_timeout(CHECK_DEADLINE)
+        });
+        let mut server = node.listen().await.expect("listen failed");
+        let address = server.address(f.scope);
+        // Nobody takes the connections yet.
+        let mut conns = Vec::new();
+        for _ in 0..6 {
+            conns.push(dial(&f.client, &address).await);
+        }
+        // Now the application takes them, in order, and echoes each.
+        let app = tokio::spawn(async move {
+            for _ in 0..6 {
+                let conn = server.accept().await.expect("the server closed");
+                tokio::spawn(serve_echo(conn));
+            }
+            server
+        });
+        for (i, conn) in conns.iter_mut().enumerate() {
+            echo_round_trip(conn, &pattern(1000, i as u32 + 1)).await;
+        }
+        app.await.expect("the application failed").close().await;
+    })
+    .await
+}
+
+/// A connection split with [`Connection::into_parts`] keeps its place under
+/// `max_connections_per_stack` until its stream is dropped: with a limit of one, a second peer
+/// is turned away while the first stream lives, and a third gets in once it is dropped.
+pub async fn keeps_the_connection_slot_until_the_stream_is_dropped(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded(
+        "keeps_the_connection_slot_until_the_stream_is_dropped",
+        async {
+            let node = rebuilt(&f.server, |b| b.max_connections_per_stack(1));
+            let mut server = node.listen().await.expect("listen failed");
+            let address = server.address(f.scope);
+            let mut first = dial(&f.client, &address).await;
+            let (mut stream, _info) = server
+                .accept()
+                .await
+                .expect("the server closed")
+                .into_parts();
+            first.write_all(b"ping").await.expect("write failed");
+            first.flush().await.expect("flush failed");
+            let mut ping = [0u8; 4];
+            stream.read_exact(&mut ping).await.expect("read failed");
+            assert_eq!(&ping, b"ping");
+
+            // The slot is taken: a second peer is closed (during its handshake, or right after).
+            if let Ok(mut second) = f.client.connect_to(&address).await {
+                let mut buf = [0u8; 1];
+                let read = tokio::time::timeout(Duration::from_secs(10), second.read(&mut buf))
+                    .await
+                    .expect("a second connection got in while the first stream was alive");
+                assert!(
+                    matches!(read, Ok(0) | Err(_)),
+                    "the second connection got data"
+                );
+            }
+
+            // Dropping the stream gives the slot back.
+            drop(stream);
+            drop(first);
+            let mut third = dial(&f.client, &address).await;
+            let app = tokio::spawn(async move {
+                let conn = server.accept().await.expect("the server closed");
+                tokio::spawn(serve_echo(conn));
+                server
+            });
+            echo_round_trip(&mut third, b"third").await;
+            app.await.expect("the application failed").close().await;
+        },
+    )
     .await
 }
