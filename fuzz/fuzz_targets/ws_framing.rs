@@ -11,7 +11,9 @@
 //!   is cut at 15 s); the status the server reports (`101` for an upgrade, `200` for a request
 //!   the handler answered, `BadRequest` / `NotWebSocket` / `UpgradeRefused` statuses) is the
 //!   one on the wire; `verify_client` (which refuses upgrades carrying `X-Refuse` with `403`)
-//!   sees the peer and no body, and an upgrade is refused exactly when it carries `X-Refuse`; every answer is a well-formed response
+//!   sees the peer and no body, and an upgrade is refused exactly when it carries `X-Refuse`;
+//!   an upgrade happens only with a `Sec-WebSocket-Key` of 16 bytes; every answer is a
+//!   well-formed response
 //!   head with exactly one `Content-Length` (matching the body) and `Connection: close` (except
 //!   `101`), no header outside the expected set (the handler copies request headers into
 //!   response header names and values: CR/LF/NUL and non-token names must be dropped); the
@@ -122,6 +124,29 @@ fn asks_for_refusal(request: &[u8]) -> bool {
             .any(|h| h.name.eq_ignore_ascii_case("x-refuse"))
 }
 
+/// Whether the request's `Sec-WebSocket-Key` is base64 of 16 bytes (RFC 6455 §4.2.1): 22
+/// base64 characters and `==`, surrounding spaces aside.
+fn has_valid_key(request: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; ms_ws::MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(request), Ok(httparse::Status::Complete(_))) {
+        return false;
+    }
+    let Some(key) = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+    else {
+        return false;
+    };
+    let key = key.value.trim_ascii();
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 fn http(data: &[u8]) {
     let server = server();
     let peer = PEER;
@@ -157,6 +182,7 @@ fn http(data: &[u8]) {
         Served::Upgraded(bytes) => {
             assert!(bytes.len() <= data.len(), "read more than was sent");
             assert!(!asks_for_refusal(data), "verify_client was not asked");
+            assert!(has_valid_key(data), "upgraded with an invalid Sec-WebSocket-Key");
             Some(101)
         }
         // The handler always answers 200.

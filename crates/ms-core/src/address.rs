@@ -16,8 +16,23 @@
 //! sections, control characters) this parser is strict and returns an [`AddressError`] that says
 //! what is wrong and at which byte. Every value this module can build prints to a string that
 //! parses back to the same value.
+//!
+//! Two ways to parse a multi-address:
+//!
+//! - [`MultiAddress::parse`] (and `FromStr`) is strict: one malformed alternative makes the
+//!   whole input an error. Use it for addresses you produce or configure.
+//! - [`MultiAddress::parse_lenient`] is what a dialler wants, and what the reference does in
+//!   effect (it dials the first alternative it understands and never looks at the others): an
+//!   alternative that does not parse is left out and recorded as [`Skipped`], with its byte
+//!   range and its error; only an input with no alternative left is an error.
+//!   [`MultiServer::connect`](crate::MultiServer::connect) parses this way.
+//!
+//! In both, alternatives are found first, by splitting on every `;` (nothing escapes a `;`, in
+//! the reference either), and each is then parsed on its own: an escape error such as `x!y`
+//! spoils only the alternative it is in.
 
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 /// The longest input [`MultiAddress::parse`] accepts, in bytes.
@@ -355,13 +370,84 @@ impl FromStr for Address {
 /// assert_eq!(multi.to_string(), text);
 /// # Ok::<(), ms_core::AddressError>(())
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+///
+/// A multi-address is its alternatives: equality, hashing and printing ignore the
+/// [`skipped`](Self::skipped) list that a lenient parse records.
+#[derive(Clone, Default)]
 pub struct MultiAddress {
     alternatives: Vec<Address>,
+    skipped: Vec<Skipped>,
+}
+
+/// An alternative that [`MultiAddress::parse_lenient`] left out because it does not parse.
+///
+/// ```
+/// use ms_core::{AddressErrorKind, MultiAddress};
+/// let multi = MultiAddress::parse_lenient("net:a:1~noauth;x!y")?;
+/// assert_eq!(multi.to_string(), "net:a:1~noauth");
+/// let skipped = &multi.skipped()[0];
+/// assert_eq!(skipped.text(), "x!y");
+/// assert_eq!(skipped.range(), 15..18);
+/// assert_eq!(skipped.error().kind(), &AddressErrorKind::InvalidEscape('y'));
+/// assert_eq!(skipped.error().at(), 16);
+/// # Ok::<(), ms_core::AddressError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    range: Range<usize>,
+    text: String,
+    error: AddressError,
+}
+
+impl Skipped {
+    /// A skipped alternative: where it is in the input, its text, and why it does not parse.
+    pub fn new(range: Range<usize>, text: impl Into<String>, error: AddressError) -> Self {
+        Self {
+            range,
+            text: text.into(),
+            error,
+        }
+    }
+
+    /// Its byte range in the input.
+    pub fn range(&self) -> Range<usize> {
+        self.range.clone()
+    }
+
+    /// The alternative as written (invalid UTF-8 replaced by U+FFFD).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Why it does not parse; the error's offset is into the whole input.
+    pub fn error(&self) -> &AddressError {
+        &self.error
+    }
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "skipped `{}`: {}", self.text.escape_debug(), self.error)
+    }
+}
+
+impl PartialEq for MultiAddress {
+    fn eq(&self, other: &Self) -> bool {
+        self.alternatives == other.alternatives
+    }
+}
+
+impl Eq for MultiAddress {}
+
+impl std::hash::Hash for MultiAddress {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.alternatives.hash(state)
+    }
 }
 
 impl MultiAddress {
-    /// Parses a multi-address.
+    /// Parses a multi-address strictly: any malformed alternative is an error (see
+    /// [`parse_lenient`](Self::parse_lenient) for what a dialler wants).
     pub fn parse(input: &str) -> Result<Self, AddressError> {
         check_length(input)?;
         if input.is_empty() {
@@ -379,7 +465,85 @@ impl MultiAddress {
             alternatives.push(parse_address(part, start)?);
             start += part.len() + 1;
         }
-        Ok(Self { alternatives })
+        Ok(Self {
+            alternatives,
+            skipped: Vec::new(),
+        })
+    }
+
+    /// Parses a multi-address, leaving out the alternatives that do not parse.
+    ///
+    /// The input is split on every `;`; each alternative that parses is kept, in order, and
+    /// each that does not (an empty one included) is recorded in [`skipped`](Self::skipped)
+    /// with its byte range and error. Fails only when the input is empty or too long, or when
+    /// no alternative parses: then with the first alternative's error, so that a single
+    /// alternative fails exactly as with [`parse`](Self::parse).
+    ///
+    /// ```
+    /// use ms_core::MultiAddress;
+    /// let key = "DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=";
+    /// let text = format!("net:10.0.0.1:8008~shs:{key};#;net:h:1~~shs:{key}");
+    /// assert!(MultiAddress::parse(&text).is_err());
+    /// let multi = MultiAddress::parse_lenient(&text)?;
+    /// assert_eq!(multi.alternatives().len(), 1);
+    /// assert_eq!(multi.skipped().len(), 2);
+    /// assert!(MultiAddress::parse_lenient("x!y;;#").is_err());
+    /// # Ok::<(), ms_core::AddressError>(())
+    /// ```
+    pub fn parse_lenient(input: &str) -> Result<Self, AddressError> {
+        Self::parse_bytes_lenient(input.as_bytes())
+    }
+
+    /// Like [`parse_lenient`](Self::parse_lenient), for raw bytes: an alternative that is not
+    /// UTF-8 is skipped like any other that does not parse.
+    pub fn parse_bytes_lenient(input: &[u8]) -> Result<Self, AddressError> {
+        if input.len() > MAX_ADDRESS_LEN {
+            return Err(too_long(input.len()));
+        }
+        if input.is_empty() {
+            return Err(AddressError::new(AddressErrorKind::Empty, 0));
+        }
+        let mut multi = Self::default();
+        let mut start: usize = 0;
+        for part in input.split(|&b| b == b';') {
+            let range = start..start + part.len();
+            let parsed = if part.is_empty() {
+                Err(AddressError::new(
+                    AddressErrorKind::EmptyAlternative,
+                    start.saturating_sub(usize::from(start == input.len())),
+                ))
+            } else {
+                match std::str::from_utf8(part) {
+                    Ok(text) => parse_address(text, start),
+                    Err(e) => Err(AddressError::new(
+                        AddressErrorKind::NotUtf8,
+                        start + e.valid_up_to(),
+                    )),
+                }
+            };
+            match parsed {
+                Ok(address) => multi.alternatives.push(address),
+                Err(error) => {
+                    let text = String::from_utf8_lossy(part).into_owned();
+                    tracing::debug!(alternative = %text.escape_debug(), %error, "skipping an alternative that does not parse");
+                    multi.skipped.push(Skipped { range, text, error });
+                }
+            }
+            start += part.len() + 1;
+        }
+        if multi.alternatives.is_empty() {
+            return Err(match multi.skipped.into_iter().next() {
+                Some(first) => first.error,
+                None => AddressError::new(AddressErrorKind::Empty, 0),
+            });
+        }
+        Ok(multi)
+    }
+
+    /// The alternatives a lenient parse left out, in input order (always empty after a strict
+    /// parse).
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
     }
 
     /// Parses raw bytes, reporting invalid UTF-8 as an [`AddressError`].
@@ -405,7 +569,10 @@ impl MultiAddress {
 
     /// Builds a multi-address from alternatives (possibly none: it then prints as `""`).
     pub fn from_alternatives(alternatives: Vec<Address>) -> Self {
-        Self { alternatives }
+        Self {
+            alternatives,
+            skipped: Vec::new(),
+        }
     }
 
     /// The alternatives, in the order given.
@@ -426,9 +593,7 @@ impl MultiAddress {
 
 impl From<Address> for MultiAddress {
     fn from(address: Address) -> Self {
-        Self {
-            alternatives: vec![address],
-        }
+        Self::from_alternatives(vec![address])
     }
 }
 

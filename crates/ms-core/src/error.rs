@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::AddressError;
+use crate::{AddressError, Skipped};
 
 /// A plugin's error, type-erased. Plugins document the concrete types they return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -55,6 +55,16 @@ pub enum SectionError {
         /// Where it starts.
         at: usize,
     },
+    /// A host name with non-ASCII characters that IDNA (UTS 46, as URL parsing applies it)
+    /// refuses to convert to its ASCII form (or any such name, when ms-core is built without
+    /// its `idna` feature). See [`host_to_ascii`](crate::host_to_ascii).
+    #[error("invalid host name `{value}` at byte {at}: IDNA (UTS 46) cannot convert it to ASCII")]
+    Idna {
+        /// The host as given.
+        value: String,
+        /// Where it starts.
+        at: usize,
+    },
 }
 
 impl SectionError {
@@ -69,7 +79,8 @@ impl SectionError {
             SectionError::WrongProtocol { .. } => {}
             SectionError::Missing { at, .. }
             | SectionError::Invalid { at, .. }
-            | SectionError::Unexpected { at, .. } => *at += base,
+            | SectionError::Unexpected { at, .. }
+            | SectionError::Idna { at, .. } => *at += base,
         }
         self
     }
@@ -141,14 +152,17 @@ pub enum Error {
     #[error("invalid address: {0}")]
     Address(#[from] AddressError),
     /// No configured stack understands any alternative of the address.
-    #[error("{}", unsupported_message(address, known, reasons))]
+    #[error("{}", unsupported_message(address, known, reasons, skipped))]
     Unsupported {
-        /// The address as given.
+        /// The address's alternatives that parsed.
         address: String,
         /// The stacks this node has.
         known: Vec<String>,
         /// Why stacks whose transport claimed an alternative could not use it.
         reasons: Vec<Mismatch>,
+        /// The alternatives left out because they do not parse
+        /// ([`MultiAddress::parse_lenient`](crate::MultiAddress::parse_lenient)).
+        skipped: Vec<Skipped>,
     },
     /// The transport could not connect (refused, unreachable, name not found, ...).
     #[error("{stack}: cannot connect to {address}: {source}")]
@@ -193,9 +207,16 @@ pub enum Error {
         /// The deadline that passed.
         after: Duration,
     },
-    /// Every alternative that some stack understood was tried and failed.
-    #[error("{}", all_failed_message(.0))]
-    AllFailed(Vec<Attempt>),
+    /// Every alternative that some stack understood was tried and failed (or one was, and
+    /// others were skipped because they do not parse).
+    #[error("{}", all_failed_message(attempts, skipped))]
+    AllFailed {
+        /// The attempts, in the order of the address.
+        attempts: Vec<Attempt>,
+        /// The alternatives left out because they do not parse
+        /// ([`MultiAddress::parse_lenient`](crate::MultiAddress::parse_lenient)).
+        skipped: Vec<Skipped>,
+    },
     /// The dial was cancelled through its [`AbortHandle`](crate::AbortHandle).
     #[error("dial aborted")]
     Aborted,
@@ -222,7 +243,7 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::Timeout { .. } => true,
-            Error::AllFailed(attempts) => attempts.iter().all(|a| a.error.is_timeout()),
+            Error::AllFailed { attempts, .. } => attempts.iter().all(|a| a.error.is_timeout()),
             _ => false,
         }
     }
@@ -238,7 +259,7 @@ impl Error {
                 source: Some(source),
                 ..
             } => Some(source.as_ref()),
-            Error::AllFailed(attempts) if attempts.len() == 1 => {
+            Error::AllFailed { attempts, .. } if attempts.len() == 1 => {
                 attempts.first().and_then(|a| a.error.plugin_error())
             }
             _ => None,
@@ -246,7 +267,12 @@ impl Error {
     }
 }
 
-fn unsupported_message(address: &str, known: &[String], reasons: &[Mismatch]) -> String {
+fn unsupported_message(
+    address: &str,
+    known: &[String],
+    reasons: &[Mismatch],
+    skipped: &[Skipped],
+) -> String {
     let mut msg = format!(
         "no stack understands `{address}` (this node speaks {})",
         if known.is_empty() {
@@ -259,13 +285,25 @@ fn unsupported_message(address: &str, known: &[String], reasons: &[Mismatch]) ->
         msg.push_str("; ");
         msg.push_str(&reason.to_string());
     }
+    push_skipped(&mut msg, skipped);
     msg
 }
 
-fn all_failed_message(attempts: &[Attempt]) -> String {
-    let mut msg = format!("all {} alternatives failed", attempts.len());
+fn all_failed_message(attempts: &[Attempt], skipped: &[Skipped]) -> String {
+    let mut msg = match attempts.len() {
+        1 => "the only usable alternative failed".to_owned(),
+        n => format!("all {n} alternatives failed"),
+    };
     for (i, attempt) in attempts.iter().enumerate() {
         msg.push_str(&format!("; [{}] {}", i + 1, attempt.error));
     }
+    push_skipped(&mut msg, skipped);
     msg
+}
+
+fn push_skipped(msg: &mut String, skipped: &[Skipped]) {
+    for skipped in skipped {
+        msg.push_str("; ");
+        msg.push_str(&skipped.to_string());
+    }
 }

@@ -4,7 +4,12 @@
 //! and the port as the host, so IPv6 hosts are written bare (`net:fe80::1:8008`, `net:::1:8008`).
 //! Other SSB implementations write brackets (`net:[::1]:8008`); both are accepted here and the
 //! bare form is printed, which is what JavaScript peers can read.
+//!
+//! A host name with non-ASCII characters (`net:exämple.org:8008`) is converted to its ASCII
+//! form with IDNA ([`host_to_ascii`]): the reference's DNS lookup does the same, and its `ws`
+//! plugin does it through URL parsing. A name IDNA refuses is a [`SectionError::Idna`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -124,8 +129,12 @@ impl HostPort {
                 at: host_at,
             });
         }
+        let host = host_to_ascii(host).ok_or_else(|| SectionError::Idna {
+            value: host.to_owned(),
+            at: host_at,
+        })?;
         Ok(Self {
-            host: host.to_owned(),
+            host: host.into_owned(),
             port,
         })
     }
@@ -177,6 +186,36 @@ impl fmt::Display for HostPort {
         } else {
             write!(f, "{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// A host name in the form DNS takes: ASCII names as they are; names with other characters
+/// converted with IDNA as URL parsing does it (UTS 46, non-transitional, the WHATWG URL
+/// standard's "domain to ASCII" with its forbidden code points), e.g. `exämple.org` →
+/// `xn--exmple-cua.org`, `EXÄMPLE.org` → the same, `faß.de` → `xn--fa-hia.de`. This is what
+/// the reference does: Node's DNS lookup (`net`) and URL parser (`ws`) convert the same way.
+///
+/// `None` when IDNA refuses the name (for example a zero-width joiner between Latin letters,
+/// or a space), or when ms-core is built without its `idna` feature.
+///
+/// ```
+/// use ms_core::host_to_ascii;
+/// assert_eq!(host_to_ascii("example.org").as_deref(), Some("example.org"));
+/// assert_eq!(host_to_ascii("exämple.org").as_deref(), Some("xn--exmple-cua.org"));
+/// assert_eq!(host_to_ascii("a\u{200d}b.org"), None);
+/// ```
+pub fn host_to_ascii(host: &str) -> Option<Cow<'_, str>> {
+    if host.is_ascii() {
+        return Some(Cow::Borrowed(host));
+    }
+    #[cfg(feature = "idna")]
+    {
+        let ascii = idna::domain_to_ascii_cow(host.as_bytes(), idna::AsciiDenyList::URL).ok()?;
+        (!ascii.is_empty()).then(|| Cow::Owned(ascii.into_owned()))
+    }
+    #[cfg(not(feature = "idna"))]
+    {
+        None
     }
 }
 
@@ -259,6 +298,36 @@ mod tests {
             HostPort::parse(&Section::new("onion:x:1").unwrap(), "net"),
             Err(SectionError::WrongProtocol { .. })
         ));
+    }
+
+    #[test]
+    fn converts_internationalized_names_like_the_reference() {
+        // Node's `url.domainToASCII` (v20.20.2) gives these; its DNS lookup converts the same.
+        for (given, ascii) in [
+            ("exämple.org", "xn--exmple-cua.org"),
+            ("EXÄMPLE.org", "xn--exmple-cua.org"),
+            ("faß.de", "xn--fa-hia.de"),
+            ("中国.cn", "xn--fiqs8s.cn"),
+            ("example\u{3002}org", "example.org"),
+            ("a\u{ad}b.org", "ab.org"),
+        ] {
+            let hp = parse(&format!("net:{given}:8008")).unwrap();
+            assert_eq!(hp.host(), ascii, "{given}");
+            assert_eq!(
+                hp.to_section("net").unwrap().as_str(),
+                format!("net:{ascii}:8008")
+            );
+        }
+        // ASCII names are kept as written.
+        assert_eq!(parse("net:Example.ORG:1").unwrap().host(), "Example.ORG");
+        // What IDNA refuses (the reference's URL parser throws on it) is a typed error.
+        assert_eq!(
+            parse("net:a\u{200d}b.org:8008").unwrap_err(),
+            SectionError::Idna {
+                value: "a\u{200d}b.org".into(),
+                at: 4
+            }
+        );
     }
 
     #[test]

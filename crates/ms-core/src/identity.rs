@@ -9,7 +9,6 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// An Ed25519 public key, as SSB identities and `shs:` sections carry them.
 ///
@@ -50,7 +49,7 @@ impl PublicKey {
 
     /// Decodes base64 of 32 bytes, leniently ([`decode_base64_lenient`]).
     pub fn from_base64(s: &str) -> Result<Self, InvalidKey> {
-        let bytes = decode_base64_lenient(s).ok_or_else(|| InvalidKey(truncate(s)))?;
+        let bytes = decode_base64_lenient(s);
         <[u8; 32]>::try_from(bytes.as_slice())
             .map(PublicKey)
             .map_err(|_| InvalidKey(truncate(s)))
@@ -89,34 +88,63 @@ impl AsRef<[u8]> for PublicKey {
     }
 }
 
-/// Decodes base64 the way the JavaScript reference's `Buffer.from(s, 'base64')` does for keys
-/// and seeds: standard or URL-safe alphabet, padding optional, trailing bits tolerated.
-/// `None` when the text is not base64 at all.
+/// Decodes base64 exactly as Node's `Buffer.from(text, 'base64')` does, which is how the
+/// JavaScript reference reads keys and seeds in `shs:` sections, app keys and secret files.
+///
+/// Node's decoder never fails. It reads the text as UTF-16 code units and looks at the low
+/// eight bits of each; it stops at the first `=`; it skips every character that is not in the
+/// standard or the URL-safe alphabet (`@`, `.`, spaces, newlines, ...); it accepts missing
+/// padding and ignores leftover bits (a lone trailing character gives nothing). So
+/// `@<key>.ed25519` and `<key> ` decode to the key, while `<key without padding>.ed25519`
+/// decodes to 37 bytes, `ed25519` being base64 too. Callers check the length.
 ///
 /// ```
 /// use ms_core::decode_base64_lenient;
-/// assert_eq!(decode_base64_lenient("aGk="), Some(b"hi".to_vec()));
-/// assert_eq!(decode_base64_lenient("aGk"), Some(b"hi".to_vec()));
+/// assert_eq!(decode_base64_lenient("aGk="), b"hi");
+/// assert_eq!(decode_base64_lenient("aGk"), b"hi");
 /// assert_eq!(decode_base64_lenient("-_8"), decode_base64_lenient("+/8="));
-/// assert_eq!(decode_base64_lenient("not base64!"), None);
+/// assert_eq!(decode_base64_lenient("@aGk=.ed25519"), b"hi");
+/// assert_eq!(decode_base64_lenient("not base64!"), decode_base64_lenient("notbase64"));
 /// ```
-pub fn decode_base64_lenient(text: &str) -> Option<Vec<u8>> {
-    const LENIENT: GeneralPurpose = GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new()
-            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-            .with_decode_allow_trailing_bits(true),
-    );
-    let normalized: String = text
-        .trim_end_matches('=')
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    LENIENT.decode(normalized).ok()
+pub fn decode_base64_lenient(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let mut group: u32 = 0;
+    let mut count = 0;
+    for unit in text.encode_utf16() {
+        // Node indexes its table with the low byte of the code unit ('Ł', U+0141, reads as 'A').
+        let byte = unit.to_le_bytes()[0];
+        if byte == b'=' {
+            break;
+        }
+        let Some(value) = sextet(byte) else {
+            continue;
+        };
+        group = (group << 6) | u32::from(value);
+        count += 1;
+        if count == 4 {
+            out.extend_from_slice(&group.to_be_bytes()[1..]);
+            group = 0;
+            count = 0;
+        }
+    }
+    match count {
+        2 => out.push((group >> 4).to_be_bytes()[3]),
+        3 => out.extend_from_slice(&(group >> 2).to_be_bytes()[2..]),
+        _ => {}
+    }
+    out
+}
+
+/// The value of a base64 character in either alphabet (standard `+/`, URL-safe `-_`).
+fn sextet(byte: u8) -> Option<u8> {
+    match byte {
+        b'A'..=b'Z' => Some(byte - b'A'),
+        b'a'..=b'z' => Some(byte - b'a' + 26),
+        b'0'..=b'9' => Some(byte - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
 }
 
 fn truncate(s: &str) -> String {

@@ -41,10 +41,10 @@ mod transform;
 mod transport;
 
 pub use address::{
-    Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section,
+    Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section, Skipped,
 };
 pub use error::{Attempt, BoxError, Error, Mismatch, MismatchReason, SectionError};
-pub use host::HostPort;
+pub use host::{HostPort, host_to_ascii};
 pub use identity::{AuthValue, Identity, InvalidKey, PublicKey, decode_base64_lenient};
 pub use node::{
     AbortHandle, Builder, CloseHandle, Config, Dial, DialOptions, DialStrategy, Event, MultiServer,

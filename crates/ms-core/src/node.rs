@@ -337,14 +337,19 @@ impl MultiServer {
                 address: address.to_string(),
                 known: self.inner.stacks.iter().map(Stack::name).collect(),
                 reasons,
+                skipped: address.skipped().to_vec(),
             });
         }
         Ok(plan)
     }
 
-    /// Parses `address` and dials it: see [`connect_to`](Self::connect_to).
+    /// Parses `address` leniently and dials it: see [`connect_to`](Self::connect_to).
+    ///
+    /// Alternatives that do not parse are skipped like those no stack understands (see
+    /// [`MultiAddress::parse_lenient`]); if the dial fails, the error lists them too. Only an
+    /// address with no alternative that parses is an [`Error::Address`].
     pub async fn connect(&self, address: &str) -> Result<Connection, Error> {
-        let address = MultiAddress::parse(address)?;
+        let address = MultiAddress::parse_lenient(address)?;
         self.connect_to(&address).await
     }
 
@@ -360,8 +365,10 @@ impl MultiServer {
     /// With the default [`DialStrategy::Staggered`] strategy a new attempt starts when the
     /// previous one fails or after the stagger delay; the first to finish wins and the others
     /// are cancelled (their sockets and half-done handshakes dropped). When one alternative was
-    /// tried, its error is returned; when several were, [`Error::AllFailed`] lists each, in the
-    /// order of the address. Dropping the future cancels everything at any point.
+    /// tried, its error is returned; when several were, or when `address` has
+    /// [`skipped`](MultiAddress::skipped) alternatives, [`Error::AllFailed`] lists each attempt,
+    /// in the order of the address, and what was skipped. Dropping the future cancels
+    /// everything at any point.
     pub async fn connect_with(
         &self,
         address: &MultiAddress,
@@ -376,7 +383,7 @@ impl MultiServer {
                     scope_rank(scope, preferred)
                 });
             }
-            race(plan, options).await
+            race(plan, options, address.skipped()).await
         }
         .instrument(span);
         match options.overall_timeout {
@@ -471,7 +478,11 @@ type AttemptFuture<'a> =
     Pin<Box<dyn Future<Output = (usize, Result<Connection, Error>)> + Send + 'a>>;
 
 /// Runs the attempts of a plan as the strategy says; see [`MultiServer::connect_with`].
-async fn race(plan: Vec<(Address, &Stack)>, options: &DialOptions) -> Result<Connection, Error> {
+async fn race(
+    plan: Vec<(Address, &Stack)>,
+    options: &DialOptions,
+    skipped: &[crate::Skipped],
+) -> Result<Connection, Error> {
     let stagger = match options.strategy {
         DialStrategy::Staggered(delay) => Some(delay),
         DialStrategy::Sequential => None,
@@ -547,11 +558,15 @@ async fn race(plan: Vec<(Address, &Stack)>, options: &DialOptions) -> Result<Con
         })
         .collect();
     if attempts.len() == 1
+        && skipped.is_empty()
         && let Some(only) = attempts.pop()
     {
         return Err(only.error);
     }
-    Err(Error::AllFailed(attempts))
+    Err(Error::AllFailed {
+        attempts,
+        skipped: skipped.to_vec(),
+    })
 }
 
 impl fmt::Debug for MultiServer {

@@ -100,6 +100,24 @@ impl Stack {
         Ok(())
     }
 
+    /// `address` (which [`check`](Self::check) accepted) spelled canonically, as each plugin
+    /// prints its section ([`Transport::canonical`], [`Transform::canonical`]).
+    pub fn canonical(&self, address: &Address) -> Address {
+        let sections = address.sections();
+        let mut out = Vec::with_capacity(sections.len());
+        for (i, section) in sections.iter().enumerate() {
+            let canonical = if i == 0 {
+                self.transport.canonical(section)
+            } else {
+                self.transforms
+                    .get(i - 1)
+                    .and_then(|transform| transform.canonical(section))
+            };
+            out.push(canonical.unwrap_or_else(|| section.clone()));
+        }
+        Address::from_sections(out).unwrap_or_else(|| address.clone())
+    }
+
     /// Dials `address` (which [`check`](Self::check) accepted): the transport, then every
     /// transform in the client role.
     pub async fn dial(&self, address: &Address) -> Result<Connection, Error> {

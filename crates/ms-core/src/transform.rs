@@ -23,6 +23,14 @@ pub trait Transform: Send + Sync + 'static {
     /// transform's sections: a `~noauth` stack must never grab a `~shs` address.
     fn understands(&self, section: &Section) -> Result<(), SectionError>;
 
+    /// The canonical spelling of a section this transform understands (for `shs`, keys in
+    /// standard base64 with padding), for showing to people; `None` (the default) when the
+    /// section is already canonical or the transform has no canonical form.
+    fn canonical(&self, section: &Section) -> Option<Section> {
+        let _ = section;
+        None
+    }
+
     /// The section this transform adds to the node's advertised addresses, e.g.
     /// `shs:<own key>`. `None` hides every address of the stacks that use it.
     fn advertise(&self) -> Option<Section>;

@@ -31,6 +31,14 @@ pub trait Transport: Send + Sync + 'static {
     /// malformed" and are shown to the user.
     fn understands(&self, section: &Section) -> Result<(), SectionError>;
 
+    /// The canonical spelling of a section this transport understands (for example a host
+    /// name in its IDNA ASCII form), for showing to people; `None` (the default) when the
+    /// section is already canonical or the transport has no canonical form.
+    fn canonical(&self, section: &Section) -> Option<Section> {
+        let _ = section;
+        None
+    }
+
     /// Dials `section` (which [`understands`](Self::understands) accepted).
     ///
     /// Dropping the future must cancel the attempt and release everything it holds.

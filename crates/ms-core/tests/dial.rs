@@ -124,7 +124,7 @@ async fn every_failure_is_reported_in_address_order() {
     };
     let address: MultiAddress = format!("{hole};{refused}").parse().unwrap();
     match s.node.connect_with(&address, &options).await.unwrap_err() {
-        Error::AllFailed(attempts) => {
+        Error::AllFailed { attempts, .. } => {
             assert_eq!(attempts.len(), 2);
             assert_eq!(attempts[0].address, hole);
             assert!(attempts[0].error.is_timeout());

@@ -152,6 +152,58 @@ async fn a_stack_needs_exactly_one_section_per_plugin() {
 }
 
 #[tokio::test]
+async fn an_alternative_that_does_not_parse_is_skipped_not_fatal() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([Stack::new(mem(&network))]).unwrap();
+    let mut server = node.listen().await.unwrap();
+    let live = server.address(Scope::Device).to_string();
+    // Issue 13 item 5: each of these was refused whole; the reference dials the good one.
+    for bad in ["x!y", "#", "_tor:abc", "mem:1~~pw:a", ""] {
+        for input in [format!("{live};{bad}"), format!("{bad};{live}")] {
+            let dial = tokio::spawn({
+                let node = node.clone();
+                async move { node.connect(&input).await }
+            });
+            assert!(server.accept().await.is_some());
+            dial.await.unwrap().unwrap();
+        }
+    }
+
+    // When the dial fails, the error says what was skipped and why.
+    let refused = network.unused_port();
+    network.set_fault(refused, Fault::Refuse);
+    let err = node
+        .connect(&format!("mem:{refused};x!y"))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::AllFailed { attempts, skipped } => {
+            assert_eq!(attempts.len(), 1);
+            assert_eq!(skipped.len(), 1);
+            assert_eq!(skipped[0].text(), "x!y");
+        }
+        other => panic!("expected AllFailed, got {other}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("skipped `x!y`: '!y' is not an escape"),
+        "{err}"
+    );
+    let err = node.connect("fake:1;#").await.unwrap_err();
+    match &err {
+        Error::Unsupported { skipped, .. } => assert_eq!(skipped[0].text(), "#"),
+        other => panic!("expected Unsupported, got {other}"),
+    }
+    assert!(err.to_string().contains("skipped `#`"), "{err}");
+    // Nothing usable at all: the address error.
+    assert!(matches!(
+        node.connect("x!y;#").await,
+        Err(Error::Address(_))
+    ));
+    server.close().await;
+}
+
+#[tokio::test]
 async fn falls_back_to_the_next_alternative_and_reports_every_failure() {
     let network = MemNetwork::new();
     let node = MultiServer::new([Stack::new(mem(&network))]).unwrap();
@@ -173,7 +225,7 @@ async fn falls_back_to_the_next_alternative_and_reports_every_failure() {
         .await
         .unwrap_err();
     match &err {
-        Error::AllFailed(attempts) => {
+        Error::AllFailed { attempts, .. } => {
             assert_eq!(attempts.len(), 2);
             assert_eq!(attempts[0].address, format!("mem:{refused}"));
             assert!(matches!(attempts[1].error, Error::Connect { .. }));

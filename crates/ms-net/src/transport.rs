@@ -224,6 +224,16 @@ impl Transport for Net {
         HostPort::parse(section, "net").map(|_| ())
     }
 
+    /// `net:<host>:<port>` as the reference prints it: IPv6 bare, an internationalized name in
+    /// its ASCII (punycode) form.
+    fn canonical(&self, section: &Section) -> Option<Section> {
+        let canonical = HostPort::parse(section, "net")
+            .ok()?
+            .to_section("net")
+            .ok()?;
+        (canonical != *section).then_some(canonical)
+    }
+
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
         let target = HostPort::parse(section, "net").map_err(NetError::from)?;
         let span = tracing::debug_span!("net.connect", target = %target);

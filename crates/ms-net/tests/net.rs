@@ -143,6 +143,31 @@ async fn an_unknown_host_name_is_a_resolve_error() {
     );
 }
 
+#[test]
+fn an_internationalized_host_is_looked_up_in_its_ascii_form() {
+    // The reference's DNS lookup converts the name with IDNA; so do we (issue 13 item 7).
+    let net = Net::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let section = Section::new("net:exämple.invalid:8008").unwrap();
+    assert_eq!(
+        net.canonical(&section).unwrap().as_str(),
+        "net:xn--exmple-cua.invalid:8008"
+    );
+    // `connect` dials the host `HostPort::parse` gives (no lookup here: no DNS in tests).
+    assert_eq!(
+        HostPort::parse(&section, "net").unwrap().host(),
+        "xn--exmple-cua.invalid"
+    );
+    // What IDNA refuses is refused before any lookup, with a typed error.
+    let bad = Section::new("net:a\u{200d}b.org:8008").unwrap();
+    assert!(matches!(
+        net.understands(&bad),
+        Err(ms_core::SectionError::Idna { at: 4, .. })
+    ));
+}
+
 #[tokio::test]
 async fn dialled_connections_name_the_resolved_ip_and_set_nodelay() {
     let listener = Net::new().bind().await.unwrap();

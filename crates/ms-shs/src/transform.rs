@@ -95,6 +95,30 @@ impl ShsTarget {
     }
 }
 
+impl ShsTarget {
+    /// The canonical section: `shs:<key>[:<seed>]`, each in standard base64 with padding (as
+    /// the reference prints keys). Arguments after the seed, which the reference ignores, are
+    /// dropped.
+    ///
+    /// ```
+    /// use ms_core::Section;
+    /// use ms_shs::transform::ShsTarget;
+    ///
+    /// let pasted = Section::new("shs:@/8C4ofSxTZiGCxyzlu1Ei671txpSgXINpRNrmcWxgAk=.ed25519")?;
+    /// let canonical = ShsTarget::parse(&pasted)?.to_section()?;
+    /// assert_eq!(canonical.as_str(), "shs:/8C4ofSxTZiGCxyzlu1Ei671txpSgXINpRNrmcWxgAk=");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_section(&self) -> Result<Section, ms_core::AddressError> {
+        let mut args = vec![self.server.to_base64()];
+        if let Some(seed) = &self.seed {
+            use base64::Engine as _;
+            args.push(base64::engine::general_purpose::STANDARD.encode(seed.as_slice()));
+        }
+        Section::from_parts(NAME, args)
+    }
+}
+
 fn decode_32(text: &str, what: &'static str, at: usize) -> Result<[u8; 32], SectionError> {
     let invalid = |reason| SectionError::Invalid {
         what,
@@ -102,8 +126,8 @@ fn decode_32(text: &str, what: &'static str, at: usize) -> Result<[u8; 32], Sect
         reason,
         at,
     };
-    let bytes = Zeroizing::new(decode_base64_lenient(text).map_err(|_| invalid("not base64"))?);
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| invalid("not 32 bytes"))
+    let bytes = Zeroizing::new(decode_base64_lenient(text));
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| invalid("does not decode to 32 bytes"))
 }
 
 /// The `shs` transform: secret-handshake authentication and box-stream encryption.
@@ -253,6 +277,11 @@ impl Transform for Shs {
         ShsTarget::parse(section).map(|_| ())
     }
 
+    fn canonical(&self, section: &Section) -> Option<Section> {
+        let canonical = ShsTarget::parse(section).ok()?.to_section().ok()?;
+        (canonical != *section).then_some(canonical)
+    }
+
     fn advertise(&self) -> Option<Section> {
         Section::from_parts(NAME, [self.keypair.public().to_base64()]).ok()
     }
@@ -331,6 +360,43 @@ mod tests {
     }
 
     #[test]
+    fn reads_keys_as_people_paste_them_like_the_reference() {
+        // Node's `Buffer.from(s, 'base64')` reads each of these as the key (checked with
+        // node v20.20.2; see ms-core's tests/base64_node.rs).
+        let key = PublicKey::from_bytes([0xfb; 32]);
+        let std = key.to_base64();
+        for pasted in [
+            format!("shs:@{std}.ed25519"),
+            format!("shs:{std}.ed25519"),
+            format!("shs:{std} "),
+            format!("shs:{std}:@{std}.ed25519"),
+        ] {
+            let target = parse(&pasted).unwrap();
+            assert_eq!(target.server, key, "{pasted}");
+            let canonical = target.to_section().unwrap();
+            assert!(canonical.as_str().starts_with(&format!("shs:{std}")));
+            assert_eq!(parse(canonical.as_str()).unwrap(), target);
+        }
+        let shs = Shs::new(Keypair::from_seed(&[1; 32]));
+        let pasted = Section::new(format!("shs:@{std}.ed25519")).unwrap();
+        assert_eq!(
+            shs.canonical(&pasted).unwrap().as_str(),
+            format!("shs:{std}")
+        );
+        let already = Section::new(format!("shs:{std}")).unwrap();
+        assert_eq!(shs.canonical(&already), None);
+        // Without padding, `ed25519` is more base64 (37 bytes): refused, as in the reference.
+        let unpadded = std.trim_end_matches('=');
+        assert!(matches!(
+            parse(&format!("shs:{unpadded}.ed25519")),
+            Err(SectionError::Invalid {
+                what: "public key",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn missing_or_bad_key_is_an_error() {
         assert!(matches!(
             parse("shs"),
@@ -344,7 +410,7 @@ mod tests {
             parse("shs:AAAA"),
             Err(SectionError::Invalid {
                 what: "public key",
-                reason: "not 32 bytes",
+                reason: "does not decode to 32 bytes",
                 at: 4,
                 ..
             })

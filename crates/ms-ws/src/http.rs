@@ -311,13 +311,30 @@ fn classify(request: &httparse::Request<'_, '_>) -> Classified {
         };
     }
     match header("sec-websocket-key").map(trim) {
-        Some(key) if !key.is_empty() && key.len() <= 64 => {
-            Classified::Upgrade { key: key.to_vec() }
-        }
-        _ => Classified::Bad {
+        Some(key) if is_valid_key(key) => Classified::Upgrade { key: key.to_vec() },
+        Some(_) => Classified::Bad {
             status: 400,
-            reason: "missing or invalid Sec-WebSocket-Key",
+            reason: "invalid Sec-WebSocket-Key: it must be base64 of 16 bytes (RFC 6455 4.2.1)",
         },
+        None => Classified::Bad {
+            status: 400,
+            reason: "missing Sec-WebSocket-Key",
+        },
+    }
+}
+
+/// Whether `key` is a valid `Sec-WebSocket-Key`: base64 of exactly 16 bytes (RFC 6455
+/// §4.2.1), i.e. 22 base64 characters then `==`. The `ws` library behind the reference checks
+/// the same shape (`/^[+/0-9A-Za-z]{22}==$/`) and answers 400 otherwise.
+pub(crate) fn is_valid_key(key: &[u8]) -> bool {
+    match key.strip_suffix(b"==") {
+        Some(body) => {
+            body.len() == 22
+                && body
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        }
+        None => false,
     }
 }
 
@@ -624,6 +641,44 @@ mod tests {
             result,
             Err(WsError::BadRequest { status: 400, .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn refuses_keys_that_are_not_16_bytes_of_base64() {
+        // 17 bytes of base64, too short, not base64, missing, URL-safe, no padding.
+        for key in [
+            "abc",
+            "AAAAAAAAAAAAAAAAAAAAAAA=",
+            "AAAAAAAAAAAAAAAAAAAAAA=",
+            "AAAAAAAAAAAAAAAAAAAA====",
+            "AAAAAAAAAAAAAAAAAAAA-_==",
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAA AAAAAAAAAAA==",
+            "",
+        ] {
+            let request = format!(
+                "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+            );
+            let (result, answer) = run(request.as_bytes()).await;
+            match result {
+                Err(WsError::BadRequest { status, reason, .. }) => {
+                    assert_eq!(status, 400, "{key:?}");
+                    assert!(reason.contains("Sec-WebSocket-Key"), "{reason}");
+                }
+                _ => panic!("{key:?} was not refused"),
+            }
+            assert!(answer.starts_with(b"HTTP/1.1 400 "), "{key:?}");
+        }
+        let missing = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\
+            Sec-WebSocket-Version: 13\r\n\r\n";
+        let (result, _) = run(missing).await;
+        assert!(matches!(
+            result,
+            Err(WsError::BadRequest { status: 400, .. })
+        ));
+        assert!(is_valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(is_valid_key(b"AAAAAAAAAAAAAAAAAAAA+/=="));
     }
 
     #[tokio::test]

@@ -545,6 +545,13 @@ impl Transport for WsTransport {
         WsUrl::parse(section).map(|_| ())
     }
 
+    /// The URL as the reference prints it: scheme and host in lower case, an internationalized
+    /// name in its ASCII (punycode) form, the default port left out.
+    fn canonical(&self, section: &Section) -> Option<Section> {
+        let canonical = WsUrl::parse(section).ok()?.to_section().ok()?;
+        (canonical != *section).then_some(canonical)
+    }
+
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
         let url = WsUrl::parse(section)?;
         let stream = self.dial(&url).await?;

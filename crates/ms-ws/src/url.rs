@@ -6,6 +6,10 @@
 //! bracketed IPv6 address (optionally with a `%zone`, which the reference keeps). Path and query
 //! are kept verbatim for dialling.
 //!
+//! A host name with non-ASCII characters is converted to its ASCII (punycode) form with IDNA
+//! ([`ms_core::host_to_ascii`]), as Node's URL parser does: `ws://exämple.org` is
+//! `ws://xn--exmple-cua.org`. A name IDNA refuses is a [`SectionError::Idna`].
+//!
 //! Stricter than the reference, on purpose: `ws:host:port` (no `//`), an empty host, user
 //! information (`user@`), fragments and ports outside 1–65535 are errors. The reference accepts
 //! `ws:host:port` and then dials `ws://localhost/host:port`, which is never what was meant.
@@ -178,7 +182,12 @@ impl WsUrl {
                 at: authority_at,
             });
         }
-        check_host(host, authority_at)?;
+        // Non-ASCII names go through IDNA, as the reference's URL parser does.
+        let host = ms_core::host_to_ascii(host).ok_or_else(|| SectionError::Idna {
+            value: host.to_owned(),
+            at: authority_at,
+        })?;
+        check_host(&host, authority_at)?;
         let port = match port_text {
             None => scheme.default_port(),
             Some(p) => parse_port(p).ok_or_else(|| SectionError::Invalid {
@@ -445,7 +454,7 @@ mod tests {
             "ws://h/p#frag",
             "ws://h h",
             "ws://h/a b",
-            "ws://h\u{e9}",
+            "ws://h\u{200d}x",
         ] {
             assert!(parse(bad).is_err(), "{bad} was accepted");
         }
@@ -456,6 +465,27 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn converts_internationalized_hosts_like_the_reference() {
+        // Node's `url.parse` (v20.20.2), which the reference's ws plugin uses, gives these.
+        for (given, ascii) in [
+            ("ws://exämple.org:8989", "ws://xn--exmple-cua.org:8989"),
+            ("WSS://EXÄMPLE.org/p", "wss://xn--exmple-cua.org/p"),
+            ("ws://faß.de", "ws://xn--fa-hia.de"),
+        ] {
+            let url = parse(given).unwrap();
+            assert_eq!(url.to_string(), ascii, "{given}");
+            assert_eq!(parse(ascii).unwrap(), url);
+        }
+        assert_eq!(
+            parse("ws://a\u{200d}b.org:1").unwrap_err(),
+            SectionError::Idna {
+                value: "a\u{200d}b.org".into(),
+                at: 5
+            }
+        );
     }
 
     #[test]

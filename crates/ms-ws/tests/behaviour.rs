@@ -239,6 +239,42 @@ async fn without_a_handler_plain_http_gets_426() {
 }
 
 #[tokio::test]
+async fn an_upgrade_whose_key_is_not_16_bytes_gets_400() {
+    let node = common::node(common::ws());
+    let mut server = node.listen().await.unwrap();
+    let addr = device_address(&server)
+        .trim_start_matches("ws://")
+        .to_owned();
+    // `abc`, and 17 bytes of base64: the `ws` library behind the reference answers 400.
+    for key in ["abc", "AAAAAAAAAAAAAAAAAAAAAAA="] {
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+        );
+        // Bounded: an upgraded connection (the bug) would stay open.
+        let answer = tokio::time::timeout(Duration::from_secs(10), http_get(&addr, &request))
+            .await
+            .expect("the server answered and closed the connection");
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer}"
+        );
+        let error = next_rejection(&mut server).await;
+        assert!(
+            matches!(ws_error(&error), WsError::BadRequest { status: 400, reason, .. }
+                if reason.contains("Sec-WebSocket-Key")),
+            "{error}"
+        );
+    }
+    // A valid key on the same port is still upgraded.
+    let _client = raw_client(&device_address(&server)).await;
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(5), server.next_event()).await,
+        Ok(Some(Event::Connected(_)))
+    ));
+}
+
+#[tokio::test]
 async fn a_slow_http_client_does_not_block_others() {
     let node = common::node(common::ws());
     let mut server = node.listen().await.unwrap();

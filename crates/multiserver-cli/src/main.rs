@@ -202,19 +202,24 @@ struct ConnectArgs {
     half_close: bool,
 }
 
-/// Parse an address and print it as JSON: its alternatives, sections and arguments, and
-/// which installed stack would dial each alternative.
+/// Take an address apart: for each alternative, the installed stack that would dial it and
+/// the scope it points into, or why it is not understood or was skipped.
 ///
-/// A malformed address prints the error with its byte position on stderr and exits 2.
+/// Alternatives that do not parse are skipped, as `connect` skips them; an address with no
+/// alternative that parses prints the error with its byte position on stderr and exits 2.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
   multiserver addr 'net:example.org:8008~shs:DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ='
+  multiserver addr --json 'net:example.org:8008~shs:DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ='
   multiserver addr 'net:host:8008~~shs:key'      # exit 2: empty section ... at byte 14")]
 struct AddrArgs {
     /// The multiserver address.
     #[arg(value_name = "ADDR")]
     address: String,
+    /// Print everything as one JSON object (sections, arguments, offsets, dial order).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Print a shell completion script on stdout.
@@ -424,27 +429,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             error::print_line(&keys.public().to_string())?;
             Ok(())
         }
-        Command::Addr(args) => {
-            let address = addr::parse(&args.address)?;
-            let identity = plugins::Identity {
-                keys: ms_shs::Keypair::generate()
-                    .map_err(|e| Failure::runtime(format!("cannot generate a key pair: {e}")))?,
-                app_key: ms_shs::NetworkKey::MAINNET,
-            };
-            let node = plugins::client(&identity, None, &[])?;
-            let json = addr::describe(&args.address, &address, &node);
-            let text = serde_json::to_string_pretty(&json)
-                .map_err(|e| Failure::runtime(format!("cannot print JSON: {e}")))?;
-            error::print_line(&text)?;
-            Ok(())
-        }
+        Command::Addr(args) => addr::run(&args.address, args.json),
         Command::Completions(args) => completions(args.shell),
         Command::Man(args) => manual(args.dir.as_ref()),
         Command::Connect(args) => {
             // Shown in messages; the parser gets the bytes, so that bytes that are not UTF-8
             // are reported with their offset.
             let input = args.address.to_string_lossy();
-            let address = ms_core::MultiAddress::parse_bytes(args.address.as_encoded_bytes())
+            let address = addr::parse_bytes(args.address.as_encoded_bytes())
                 .map_err(|e| addr::invalid_address(&input, &e))?;
             let app_key = args.app_key.unwrap_or(ms_shs::NetworkKey::MAINNET);
             let keys = if plugins::needs_identity(&address) {

@@ -474,10 +474,11 @@ fn addr_describes_alternatives_sections_and_stacks() {
     let key = "DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=";
     let address =
         format!("net:example.org:8008~shs:{key};ws://example.org:8989~shs:{key};fake:x~nope");
-    let output = run(dir.path(), &["addr", &address]);
+    let output = run(dir.path(), &["addr", "--json", &address]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(json["address"], address.as_str());
+    assert_eq!(json["skipped"], serde_json::json!([]));
     assert_eq!(json["dialable"], true);
     let alternatives = json["alternatives"].as_array().expect("alternatives");
     assert_eq!(alternatives.len(), 3);
@@ -500,7 +501,10 @@ fn addr_describes_alternatives_sections_and_stacks() {
     assert_eq!(json["dial_order"].as_array().map(Vec::len), Some(2));
 
     // A section a plugin claims but cannot use says why.
-    let output = run(dir.path(), &["addr", "net:example.org:http~shs:short"]);
+    let output = run(
+        dir.path(),
+        &["addr", "--json", "net:example.org:http~shs:short"],
+    );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(json["dialable"], false);
@@ -530,9 +534,12 @@ fn malformed_addresses_exit_2_with_the_position() {
         assert!(stderr.contains("empty section"), "{stderr}");
         assert!(stderr.contains("at byte 14"), "{stderr}");
     }
-    let output = run(dir.path(), &["addr", "net:h:1;"]);
+    // No alternative parses: the first one's error.
+    let output = run(dir.path(), &["addr", "x!y;;#"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("at byte"));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("'!y' is not an escape"), "{stderr}");
+    assert!(stderr.contains("at byte 1"), "{stderr}");
 
     // Well-formed, but nothing here speaks it: also an input error.
     let output = run(dir.path(), &["connect", "fake:x~nope"]);
@@ -540,6 +547,112 @@ fn malformed_addresses_exit_2_with_the_position() {
     let stderr = text(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("fake:x~nope"), "{stderr}");
+}
+
+#[test]
+fn addr_shows_each_alternative_in_a_short_view_and_what_was_skipped() {
+    let dir = tempdir();
+    let key = "DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=";
+    let address = format!(
+        "net:10.0.0.1:8008~shs:@{key}.ed25519;x!y;fake:x;unix:/tmp/s~noauth;;net:h:1~~shs:{key}"
+    );
+    let output = run(dir.path(), &["addr", &address]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], format!("input: {address}"), "{out}");
+    assert_eq!(lines[1], format!("1. net:10.0.0.1:8008~shs:@{key}.ed25519"));
+    assert_eq!(lines[2], "   understood: dialled with net~shs, scope local");
+    assert_eq!(
+        lines[3],
+        format!("   canonical: net:10.0.0.1:8008~shs:{key}")
+    );
+    assert_eq!(lines[4], "2. x!y");
+    assert!(
+        lines[5].starts_with("   skipped, does not parse (bytes 76..79): '!y' is not an escape"),
+        "{out}"
+    );
+    assert_eq!(lines[6], "3. fake:x");
+    assert_eq!(
+        lines[7],
+        "   not understood: no installed stack speaks fake"
+    );
+    assert_eq!(lines[8], "4. unix:/tmp/s~noauth");
+    assert_eq!(
+        lines[9],
+        "   understood: dialled with unix~noauth, scope device"
+    );
+    assert_eq!(lines[10], "5. (empty)");
+    assert!(lines[11].contains("empty alternative"), "{out}");
+    assert_eq!(lines[12], format!("6. net:h:1~~shs:{key}"));
+    assert!(lines[13].contains("empty section"), "{out}");
+    assert_eq!(lines[14], "dial order: 1, 4");
+    assert_eq!(lines.len(), 15, "{out}");
+
+    // The JSON view lists the skipped alternatives with their ranges.
+    let output = run(dir.path(), &["addr", "--json", &address]);
+    let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(json["skipped"][0]["text"], "x!y");
+    assert_eq!(json["skipped"][0]["range"], serde_json::json!([76, 79]));
+    assert_eq!(json["skipped"][0]["at"], 77);
+    assert_eq!(json["skipped"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        json["alternatives"][0]["canonical"],
+        format!("net:10.0.0.1:8008~shs:{key}")
+    );
+    assert_eq!(json["alternatives"][0]["scope"], "local");
+
+    // Stacks that refuse a section for the same reason share one line.
+    let output = run(dir.path(), &["addr", "net:h:http~shs:short"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    assert_eq!(
+        out.lines().nth(2),
+        Some(
+            "   not understood: net~shs, net~noauth, net: invalid port `http` at byte 6: expected \
+             a decimal number from 1 to 65535"
+        ),
+        "{out}"
+    );
+    assert_eq!(out.lines().last(), Some("nothing here can dial it"));
+}
+
+#[test]
+fn connect_dials_the_good_alternative_whatever_else_the_address_holds() {
+    let dir = tempdir();
+    let mut server = Server::start(dir.path(), &["--echo", "--no-ws", "--no-unix"]);
+    let net = server.alternative("net:");
+    let (transport, key) = net.split_once("~shs:").expect("a net~shs address");
+    // Issue 13: each of these exited 2 `invalid address`; the reference dials the good one.
+    let mut inputs = Vec::new();
+    for bad in ["x!y", "#", "_tor:abc", &format!("net:h:1~~shs:{key}")] {
+        inputs.push(format!("{net};{bad}"));
+        inputs.push(format!("{bad};{net}"));
+    }
+    // Keys as people paste them.
+    inputs.push(format!("{transport}~shs:@{key}.ed25519"));
+    inputs.push(format!("{transport}~shs:{key}.ed25519"));
+    inputs.push(format!("{transport}~shs:{key} "));
+    inputs.push(format!("{net}\n"));
+    for address in &inputs {
+        let output = connect(dir.path(), address, b"ping".to_vec(), &[]);
+        assert!(
+            output.status.success(),
+            "{address}: {:?} {}",
+            output.status,
+            text(&output.stderr)
+        );
+        assert_eq!(output.stdout, b"ping", "{address}");
+    }
+    // When the good one fails, the error also says what was skipped and why.
+    let address = format!("net:127.0.0.1:{}~shs:{key};x!y", closed_port());
+    let output = connect(dir.path(), &address, Vec::new(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    assert!(stderr.contains("skipped `x!y`"), "{stderr}");
+    assert!(server.terminate().success());
 }
 
 /// A loopback port where connections are refused while the tests run.
