@@ -52,6 +52,22 @@ impl<A> Ask<A> {
         &self.message.payload
     }
 
+    /// The same request with its addresses mapped, as a swarm built on another one does when it
+    /// hands on a request its transport received. Answering the result answers the original.
+    pub fn map_addrs<B>(self, f: impl FnMut(A) -> B) -> Ask<B> {
+        Ask {
+            message: self.message.map_addrs(f),
+            reply: self.reply,
+        }
+    }
+
+    /// The same request with another payload (e.g. a header removed), answered through the
+    /// same reply.
+    pub fn with_payload(mut self, payload: Bytes) -> Self {
+        self.message.payload = payload;
+        self
+    }
+
     /// Sends `answer` to the asker.
     pub fn respond(self, answer: Bytes) {
         let _ = self.reply.send(Some(answer));

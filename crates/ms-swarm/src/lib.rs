@@ -25,7 +25,11 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod ask;
+pub mod dynamic;
 mod error;
+pub mod mem;
+pub mod multi;
+mod rng;
 
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
@@ -35,6 +39,7 @@ use bytes::Bytes;
 
 pub use ask::{Ask, AskReply, serve_ask};
 pub use error::{BoxError, ParseAddrError, SwarmError};
+pub use rng::SeedRng;
 
 /// What every swarm address is: cheap to clone, comparable, hashable, printable as its
 /// canonical text ([`Display`]), and shareable between tasks.
@@ -153,3 +158,56 @@ pub trait SecureSwarm: Swarm {
 pub trait SecureAskSwarm: SecureSwarm + AskSwarm {}
 
 impl<T: SecureSwarm + AskSwarm> SecureAskSwarm for T {}
+
+// A shared swarm is a swarm: wrappers (multi, frag, mux) and tests can hold an `Arc`.
+#[async_trait]
+impl<S: Swarm + ?Sized> Swarm for std::sync::Arc<S> {
+    type Addr = S::Addr;
+
+    async fn tell(&self, dst: &Self::Addr, payload: Bytes) -> Result<(), SwarmError> {
+        (**self).tell(dst, payload).await
+    }
+
+    async fn receive(&self) -> Result<Message<Self::Addr>, SwarmError> {
+        (**self).receive().await
+    }
+
+    fn local_addrs(&self) -> Vec<Self::Addr> {
+        (**self).local_addrs()
+    }
+
+    fn mtu(&self) -> usize {
+        (**self).mtu()
+    }
+
+    fn parse_addr(&self, text: &str) -> Result<Self::Addr, ParseAddrError> {
+        (**self).parse_addr(text)
+    }
+
+    async fn close(&self) -> Result<(), SwarmError> {
+        (**self).close().await
+    }
+}
+
+#[async_trait]
+impl<S: AskSwarm + ?Sized> AskSwarm for std::sync::Arc<S> {
+    async fn ask(&self, dst: &Self::Addr, request: Bytes) -> Result<Bytes, SwarmError> {
+        (**self).ask(dst, request).await
+    }
+
+    async fn next_ask(&self) -> Result<Ask<Self::Addr>, SwarmError> {
+        (**self).next_ask().await
+    }
+}
+
+impl<S: SecureSwarm + ?Sized> SecureSwarm for std::sync::Arc<S> {
+    type PublicKey = S::PublicKey;
+
+    fn public_key(&self) -> Self::PublicKey {
+        (**self).public_key()
+    }
+
+    fn lookup_public_key(&self, addr: &Self::Addr) -> Result<Self::PublicKey, SwarmError> {
+        (**self).lookup_public_key(addr)
+    }
+}

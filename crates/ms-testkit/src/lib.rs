@@ -4,6 +4,9 @@
 //!   fault hooks ([`Fault`]: delay, refuse, black hole, cut) and leak counters.
 //! - [`suite`]: the conformance suite every transport and transform crate runs against itself
 //!   with one line, [`conformance!`].
+//! - [`swarm`]: the conformance suite of message swarms ([`ms_swarm`]), one line per swarm,
+//!   [`swarm_conformance!`].
+//! - [`topology`]: adjacency matrices (line, ring, full, seeded random) for test networks.
 //! - [`refused_port`], [`refused_localhost_port`]: loopback TCP ports where connections are
 //!   refused, reserved for the life of the test process (no race with other tests' listeners).
 //! - [`Microsocks`]: a real SOCKS5 proxy (`microsocks`) on a free loopback port.
@@ -28,6 +31,8 @@ mod mem;
 mod microsocks;
 mod ports;
 pub mod suite;
+pub mod swarm;
+pub mod topology;
 
 pub use mem::{Fault, MemNetwork, MemStream, MemTransport};
 pub use microsocks::Microsocks;
