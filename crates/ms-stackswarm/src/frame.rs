@@ -13,8 +13,8 @@
 //! Bodies:
 //!
 //! - `HELLO` (first frame each side sends, exactly once): version `1` (1 byte), the sender's MTU
-//!   for tells (u32 BE), the largest ask or answer it accepts (u32 BE), then its advertised
-//!   multi-address as UTF-8 text (may be empty).
+//!   for tells (u32 BE), the largest ask or answer it accepts (u32 BE), its Ed25519 public key
+//!   (32 bytes), then its advertised multi-address as UTF-8 text (may be empty).
 //! - `DST`: the address of the receiver that the sender's following TELL and ASK frames were
 //!   sent to (UTF-8 multi-address text). Sent only when it changes.
 //! - `TELL`: the message. `ASK`: the request. `ANSWER`: the answer to request `id`.
@@ -35,7 +35,7 @@ pub const HEADER_LEN: usize = 9;
 /// The protocol version a HELLO carries.
 pub const VERSION: u8 = 1;
 
-const HELLO_FIXED: usize = 1 + 4 + 4;
+const HELLO_FIXED: usize = 1 + 4 + 4 + 32;
 
 /// Frame kinds, as on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -127,6 +127,8 @@ pub enum Frame {
         mtu: u32,
         /// The largest ask or answer the sender accepts.
         max_ask: u32,
+        /// The sender's public key, as it claims it.
+        key: [u8; 32],
         /// The sender's advertised address (UTF-8 not yet checked).
         addr: Bytes,
     },
@@ -282,10 +284,13 @@ impl Decoder {
                 let version = body.get_u8();
                 let mtu = body.get_u32();
                 let max_ask = body.get_u32();
+                let mut key = [0; 32];
+                body.copy_to_slice(&mut key);
                 Frame::Hello {
                     version,
                     mtu,
                     max_ask,
+                    key,
                     addr: body,
                 }
             }
@@ -326,12 +331,14 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             version,
             mtu,
             max_ask,
+            key,
             addr,
         } => {
             header(out, Kind::Hello, 0, HELLO_FIXED + addr.len());
             out.put_u8(*version);
             out.put_u32(*mtu);
             out.put_u32(*max_ask);
+            out.extend_from_slice(key);
             out.extend_from_slice(addr);
         }
         Frame::Dst(addr) => {
@@ -393,6 +400,7 @@ mod tests {
             version: 1,
             mtu: 100,
             max_ask: 200,
+            key: [3; 32],
             addr: Bytes::from_static(b"mem:1~shs:x"),
         });
         round_trip(Frame::Dst(Bytes::from_static(b"mem:2")));

@@ -63,6 +63,8 @@ pub(crate) struct Link {
     incoming: Mutex<HashMap<u32, AbortHandle>>,
     /// The peer's limits, from its HELLO: (mtu, max ask size).
     peer_limits: Mutex<Option<(usize, usize)>>,
+    /// The key the peer's HELLO claims (checked against `remote_key` on keyed links).
+    pub(crate) claimed_key: Mutex<Option<PublicKey>>,
     /// The sender of messages that arrive here, from the peer's HELLO.
     src: Mutex<Option<StackAddr>>,
     /// Routes under which this link is registered.
@@ -103,6 +105,7 @@ impl Link {
             slots: Arc::new(Semaphore::new(inner.cfg.max_asks_in_flight.max(1))),
             incoming: Mutex::new(HashMap::new()),
             peer_limits: Mutex::new(None),
+            claimed_key: Mutex::new(None),
             src: Mutex::new(None),
             routes: Mutex::new(Vec::new()),
             queued: AtomicUsize::new(0),
@@ -310,6 +313,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             version: VERSION,
             mtu: inner.cfg.mtu as u32,
             max_ask: inner.cfg.max_ask_size as u32,
+            key: *inner.key.as_bytes(),
             addr: inner.hello.clone(),
         },
         &mut buf,
@@ -462,6 +466,7 @@ impl Reader<'_> {
                 version,
                 mtu,
                 max_ask,
+                key,
                 addr,
             } => {
                 if self.hello {
@@ -473,6 +478,13 @@ impl Reader<'_> {
                     )));
                 }
                 self.hello = true;
+                let key = PublicKey::from_bytes(key);
+                if link.keyed && Some(key) != link.remote_key {
+                    return Err(LinkError::Protocol(
+                        "the key in HELLO is not the key the stack authenticated".into(),
+                    ));
+                }
+                *lock(&link.claimed_key) = Some(key);
                 *lock(&link.peer_limits) = Some((mtu as usize, max_ask as usize));
                 let advertised = if addr.is_empty() {
                     None

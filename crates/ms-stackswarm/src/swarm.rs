@@ -96,7 +96,7 @@ pub struct Stats {
 pub(crate) struct Inner {
     node: MultiServer,
     pub(crate) cfg: Config,
-    key: PublicKey,
+    pub(crate) key: PublicKey,
     local: Vec<StackAddr>,
     /// What our HELLO advertises: every alternative of every scope, widest scope first.
     pub(crate) hello: Bytes,
@@ -236,7 +236,7 @@ impl Inner {
         if link.direction == Direction::Inbound || !taken {
             self.register(&mut state, route, link);
         }
-        if let Some(key) = link.remote_key {
+        if let Some(key) = *lock(&link.claimed_key) {
             if state.addr_keys.len() >= MAX_REMEMBERED_KEYS {
                 let mut ages: Vec<u64> = state.addr_keys.values().map(|(age, _)| *age).collect();
                 ages.sort_unstable();

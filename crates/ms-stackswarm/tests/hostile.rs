@@ -26,7 +26,10 @@ async fn raw_peer(network: &MemNetwork, swarm: &StackSwarm) -> Connection {
     let node = mem_node(network, 9);
     let mut conn = node.connect(addr(swarm).as_str()).await.unwrap();
     let frame = read_frame(&mut conn).await.unwrap();
-    assert!(matches!(frame, Frame::Hello { version: 1, .. }), "{frame:?}");
+    assert!(
+        matches!(frame, Frame::Hello { version: 1, .. }),
+        "{frame:?}"
+    );
     conn
 }
 
@@ -56,6 +59,7 @@ fn hello(addr: &str) -> Frame {
         version: 1,
         mtu: 65536,
         max_ask: 65536,
+        key: *ms_shs::Keypair::from_seed(&[9; 32]).public().as_bytes(),
         addr: Bytes::copy_from_slice(addr.as_bytes()),
     }
 }
@@ -98,18 +102,25 @@ async fn garbage_after_the_handshake_closes_the_connection() {
         assert_closed(&mut raw).await;
     }
     eventually("three protocol errors", || b.stats().protocol_errors == 3).await;
-    // A message before HELLO, a second HELLO, a bad DST address.
+    // A message before HELLO, a second HELLO, a bad DST address, a HELLO with another key.
     for list in [
         vec![Frame::Tell(Bytes::from_static(b"x"))],
         vec![hello(""), hello("")],
         vec![hello(""), Frame::Dst(Bytes::from_static(b"~~"))],
+        vec![Frame::Hello {
+            version: 1,
+            mtu: 100,
+            max_ask: 100,
+            key: [1; 32],
+            addr: Bytes::new(),
+        }],
     ] {
         let mut raw = raw_peer(&network, &b).await;
         raw.write_all(&frames(&list)).await.unwrap();
         raw.flush().await.unwrap();
         assert_closed(&mut raw).await;
     }
-    eventually("six protocol errors", || b.stats().protocol_errors == 6).await;
+    eventually("seven protocol errors", || b.stats().protocol_errors == 7).await;
     assert_eq!(b.stats().tells_received, 0);
 }
 

@@ -17,7 +17,11 @@ use ms_swarm::{AskSwarm, SecureSwarm, Swarm};
 async fn net_shs_tells_and_asks_both_ways() {
     let a = Arc::new(net_swarm(1).await);
     let b = Arc::new(net_swarm(2).await);
-    assert!(addr(&b).as_str().starts_with("net:127.0.0.1:"), "{}", addr(&b));
+    assert!(
+        addr(&b).as_str().starts_with("net:127.0.0.1:"),
+        "{}",
+        addr(&b)
+    );
     let _serve_a = echo_server(a.clone());
     let _serve_b = echo_server(b.clone());
 
@@ -29,7 +33,10 @@ async fn net_shs_tells_and_asks_both_ways() {
     assert_eq!(got.src, addr(&a));
 
     b.tell(&got.src, Bytes::from_static(b"back")).await.unwrap();
-    assert_eq!(a.receive().await.unwrap().payload, Bytes::from_static(b"back"));
+    assert_eq!(
+        a.receive().await.unwrap().payload,
+        Bytes::from_static(b"back")
+    );
     assert_eq!(
         b.ask(&got.src, Bytes::from_static(b"q")).await.unwrap(),
         Bytes::from_static(b"re:q")
@@ -52,29 +59,42 @@ fn unix_noauth(dir: &std::path::Path, name: &str, key: PublicKey) -> MultiServer
 #[tokio::test]
 async fn unix_noauth_routes_by_address() {
     let dir = tempfile::tempdir().unwrap();
-    let key = PublicKey::from_bytes([5; 32]);
-    let a = StackSwarm::builder(unix_noauth(dir.path(), "a.sock", key))
-        .public_key(key)
+    let (key_a, key_b) = (
+        PublicKey::from_bytes([5; 32]),
+        PublicKey::from_bytes([6; 32]),
+    );
+    let a = StackSwarm::builder(unix_noauth(dir.path(), "a.sock", key_a))
+        .public_key(key_a)
         .bind()
         .await
         .unwrap();
-    let b = StackSwarm::builder(unix_noauth(dir.path(), "b.sock", key))
-        .public_key(key)
+    let b = StackSwarm::builder(unix_noauth(dir.path(), "b.sock", key_b))
+        .public_key(key_b)
         .bind()
         .await
         .unwrap();
     assert!(addr(&b).as_str().ends_with("~noauth"), "{}", addr(&b));
     a.tell(&addr(&b), Bytes::from_static(b"hi")).await.unwrap();
     let got = b.receive().await.unwrap();
-    // Both nodes have the same key (noauth: the peer is this node, as in the reference), so the
-    // source is the peer's advertised address, and replies go over the same connection.
+    // noauth reports every peer as this node (as the reference does), so the peer is routed by
+    // address: the source is its advertised address, and replies use the same connection.
     assert_eq!(got.src, addr(&a));
     b.tell(&got.src, Bytes::from_static(b"back")).await.unwrap();
-    assert_eq!(a.receive().await.unwrap().payload, Bytes::from_static(b"back"));
+    assert_eq!(
+        a.receive().await.unwrap().payload,
+        Bytes::from_static(b"back")
+    );
     assert_eq!(b.stats().connections_opened, 1);
     assert_eq!(a.stats().connections_opened, 1);
-    // The key noauth reports for the peer is our own.
-    assert_eq!(b.lookup_public_key(&got.src).unwrap(), key);
+    // The key is the one the peer's HELLO claims: noauth authenticates nobody.
+    assert_eq!(b.lookup_public_key(&got.src).unwrap(), key_a);
+    assert_eq!(
+        a.lookup_public_key(&got.src)
+            .unwrap_err()
+            .to_string()
+            .contains("no public key"),
+        true
+    );
 }
 
 #[tokio::test]
