@@ -288,7 +288,9 @@ pub(crate) async fn run(
             Err(LinkError::Frame(_) | LinkError::Protocol(_)) => {
                 inner.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                 if let Err(error) = &end {
-                    tracing::warn!(%error, "closing the connection: the peer broke the protocol");
+                    // Debug level, like every turned-away connection: a flood of hostile peers
+                    // must not flood the logs. `Stats::protocol_errors` counts them.
+                    tracing::debug!(%error, "closing the connection: the peer broke the protocol");
                 }
             }
             Err(error) => tracing::debug!(%error, "closed"),
