@@ -197,7 +197,12 @@ fn echo_asks<S: AskSwarm + 'static>(s: Arc<S>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn asks<S: AskSwarm + 'static>(a: Arc<S>, b: Arc<S>, sizes: &Sizes, row: &mut Row) -> Res<()> {
+async fn asks<S: AskSwarm + 'static>(
+    a: Arc<S>,
+    b: Arc<S>,
+    sizes: &Sizes,
+    row: &mut Row,
+) -> Res<()> {
     let server = echo_asks(b.clone());
     let dst = b.local_addrs().into_iter().next().ok_or("no address")?;
     let payload = Bytes::from(vec![9u8; MSG]);
@@ -231,7 +236,8 @@ async fn asks<S: AskSwarm + 'static>(a: Arc<S>, b: Arc<S>, sizes: &Sizes, row: &
     while let Some(r) = tasks.join_next().await {
         r.map_err(err)?.map_err(err)?;
     }
-    row.asks_per_s_concurrent = (per_task * sizes.concurrent) as f64 / start.elapsed().as_secs_f64();
+    row.asks_per_s_concurrent =
+        (per_task * sizes.concurrent) as f64 / start.elapsed().as_secs_f64();
     server.abort();
     Ok(())
 }
@@ -269,10 +275,7 @@ fn shs_node(transport: impl ms_core::Transport, seed: u8) -> Res<MultiServer> {
         .map_err(err)
 }
 
-async fn stack_pair(
-    a: MultiServer,
-    b: MultiServer,
-) -> Res<(StackSwarm, StackSwarm)> {
+async fn stack_pair(a: MultiServer, b: MultiServer) -> Res<(StackSwarm, StackSwarm)> {
     Ok((
         StackSwarm::builder(a).bind().await.map_err(err)?,
         StackSwarm::builder(b).bind().await.map_err(err)?,
@@ -381,8 +384,9 @@ async fn idle_memory(k: usize) -> Res<Value> {
         .map(|i| {
             let mut seed = [3u8; 32];
             seed[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            MultiServer::new([Stack::new(MemTransport::new(&network))
-                .with(Shs::new(Keypair::from_seed(&seed)))])
+            MultiServer::new([
+                Stack::new(MemTransport::new(&network)).with(Shs::new(Keypair::from_seed(&seed)))
+            ])
             .map_err(err)
         })
         .collect::<Res<_>>()?;
@@ -405,7 +409,9 @@ async fn idle_memory(k: usize) -> Res<Value> {
         conns.push(c.connect(&address).await.map_err(err)?);
     }
     settle().await;
-    let bare = rss_bytes().ok_or("no /proc/self/status")?.saturating_sub(before);
+    let bare = rss_bytes()
+        .ok_or("no /proc/self/status")?
+        .saturating_sub(before);
     drop(conns);
     holder.abort();
     settle().await;
@@ -445,7 +451,9 @@ async fn idle_memory(k: usize) -> Res<Value> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     settle().await;
-    let with_swarm = rss_bytes().ok_or("no /proc/self/status")?.saturating_sub(before);
+    let with_swarm = rss_bytes()
+        .ok_or("no /proc/self/status")?
+        .saturating_sub(before);
     let open = swarm.stats().connections_open;
     swarm.close().await.map_err(err)?;
     drop(conns);
@@ -504,7 +512,11 @@ async fn run(sizes: &Sizes) -> Res<Value> {
     let net_shs = measure(
         "stack swarm net~shs",
         || async {
-            stack_pair(shs_node(ms_net::Net::new(), 1)?, shs_node(ms_net::Net::new(), 2)?).await
+            stack_pair(
+                shs_node(ms_net::Net::new(), 1)?,
+                shs_node(ms_net::Net::new(), 2)?,
+            )
+            .await
         },
         sizes,
     )

@@ -278,6 +278,12 @@ pub(crate) async fn run(
             end = read_loop(&inner, &link, rd) => end,
             end = write_loop(&inner, &link, wr, rx) => end,
             () = link.closed.cancelled() => Ok(End::Shutdown),
+            // The writer says goodbye on close; this ends a writer stuck on a peer that does
+            // not read.
+            () = async {
+                inner.shutdown.cancelled().await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            } => Ok(End::Shutdown),
         };
         match &end {
             Ok(End::Idle) => {

@@ -333,7 +333,14 @@ impl Inner {
         dst: StackAddr,
         tx: watch::Sender<Option<DialOutcome>>,
     ) {
-        let outcome: DialOutcome = match self.node.connect(dst.as_str()).await {
+        let connected = tokio::select! {
+            () = self.shutdown.cancelled() => {
+                self.state().dialing.remove(&route);
+                return;
+            }
+            c = self.node.connect(dst.as_str()) => c,
+        };
+        let outcome: DialOutcome = match connected {
             Ok(conn) => match (&route, conn.remote_key()) {
                 (Route::Key(want), got) if got != Some(want) => {
                     Err(Arc::new(LinkError::Protocol(format!(

@@ -19,6 +19,12 @@ fn next_seed() -> [u8; 32] {
     seed
 }
 
+/// A generous handshake deadline: the suite dials 90 connections at once among 10 nodes in one
+/// process, on a debug build, on a shared machine; it tests the swarm, not the handshake.
+fn shs() -> Shs {
+    Shs::new(Keypair::from_seed(&next_seed())).timeout(std::time::Duration::from_secs(60))
+}
+
 async fn build(
     nodes: impl IntoIterator<Item = (MultiServer, Option<PublicKey>)>,
 ) -> Vec<StackSwarm> {
@@ -36,7 +42,7 @@ async fn build(
 async fn mem_shs(n: usize) -> Vec<StackSwarm> {
     let network = MemNetwork::new();
     build((0..n).map(|_| {
-        let shs = Shs::new(Keypair::from_seed(&next_seed()));
+        let shs = shs();
         let node = MultiServer::new([Stack::new(MemTransport::new(&network)).with(shs)]).unwrap();
         (node, None)
     }))
@@ -45,7 +51,7 @@ async fn mem_shs(n: usize) -> Vec<StackSwarm> {
 
 async fn net_shs(n: usize) -> Vec<StackSwarm> {
     build((0..n).map(|_| {
-        let shs = Shs::new(Keypair::from_seed(&next_seed()));
+        let shs = shs();
         let node = MultiServer::new([Stack::new(ms_net::Net::new()).with(shs)]).unwrap();
         (node, None)
     }))

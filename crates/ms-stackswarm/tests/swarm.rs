@@ -409,3 +409,24 @@ async fn simultaneous_dials_converge_on_one_connection() {
     assert_eq!(b.stats().connections_open, 1);
     assert_eq!(network.open_streams(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn close_cancels_a_dial_in_progress() {
+    let network = MemNetwork::new();
+    let a = Arc::new(mem_swarm(&network, 1).await);
+    let port = network.unused_port();
+    network.set_fault(port, ms_testkit::Fault::BlackHole);
+    let key = ms_shs::Keypair::from_seed(&[2; 32]).public().to_base64();
+    let hole = a.parse_addr(&format!("mem:{port}~shs:{key}")).unwrap();
+    let telling = tokio::spawn({
+        let a = a.clone();
+        async move { a.tell(&hole, Bytes::from_static(b"x")).await }
+    });
+    eventually("dialling", || network.dials_in_progress() == 1).await;
+    let started = tokio::time::Instant::now();
+    a.close().await.unwrap();
+    // On the paused clock: close did not wait for the dial's 30 s attempt deadline.
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(matches!(telling.await.unwrap(), Err(SwarmError::Closed)));
+    assert_eq!(network.dials_in_progress(), 0);
+}
