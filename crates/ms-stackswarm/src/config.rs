@@ -24,11 +24,17 @@ pub struct Config {
     /// is closed (default 60 s).
     pub idle_timeout: Duration,
     /// Received tells waiting for [`receive`](ms_swarm::Swarm::receive), all peers together
-    /// (default 1024). More are dropped and counted.
+    /// (default 4096). More are dropped and counted.
     pub receive_queue: usize,
-    /// Received tells of one peer waiting for `receive` (default 256): one flooding peer
-    /// cannot fill the whole queue. More are dropped and counted.
+    /// Received tells of one peer waiting for `receive` (default 1024, room for what one
+    /// 64 KiB read brings of 100-byte tells): one flooding peer cannot fill the whole queue.
+    /// More are dropped and counted.
     pub receive_queue_per_peer: usize,
+    /// Bytes of received tells waiting for `receive`, all peers together (default 16 MiB;
+    /// each tell counts its payload and 64 bytes). More are dropped and counted.
+    pub receive_queue_bytes: usize,
+    /// Bytes of one peer's tells waiting for `receive` (default 4 MiB).
+    pub receive_queue_bytes_per_peer: usize,
     /// Received requests waiting for [`next_ask`](ms_swarm::AskSwarm::next_ask) (default 256).
     /// More are rejected as busy at once.
     pub ask_queue: usize,
@@ -53,8 +59,10 @@ impl Default for Config {
             incoming_ask_timeout: Duration::from_secs(30),
             tell_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
-            receive_queue: 1024,
-            receive_queue_per_peer: 256,
+            receive_queue: 4096,
+            receive_queue_per_peer: 1024,
+            receive_queue_bytes: 16 << 20,
+            receive_queue_bytes_per_peer: 4 << 20,
             ask_queue: 256,
             max_asks_in_flight: 64,
             send_queue: 256,

@@ -71,6 +71,8 @@ pub(crate) struct Link {
     pub(crate) routes: Mutex<Vec<Route>>,
     /// Tells from this peer waiting in the receive queue.
     pub(crate) queued: AtomicUsize,
+    /// Their bytes (see `queue_cost`).
+    pub(crate) queued_bytes: AtomicUsize,
     /// Time of the last frame in either direction (ms since the swarm's epoch).
     last_active: AtomicU64,
     closed: CancellationToken,
@@ -109,6 +111,7 @@ impl Link {
             src: Mutex::new(None),
             routes: Mutex::new(Vec::new()),
             queued: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
             last_active: AtomicU64::new(inner.now_ms()),
             closed: CancellationToken::new(),
         });
@@ -652,17 +655,34 @@ pub(crate) fn queue_tell(
     tx: &mpsc::Sender<(Message<StackAddr>, Arc<Link>)>,
 ) {
     let stats = &inner.stats;
-    if link.queued.fetch_add(1, Ordering::AcqRel) >= inner.cfg.receive_queue_per_peer {
+    let cost = queue_cost(&message);
+    let cfg = &inner.cfg;
+    let count = link.queued.fetch_add(1, Ordering::AcqRel);
+    let bytes = link.queued_bytes.fetch_add(cost, Ordering::AcqRel);
+    let all = inner.queued_bytes.fetch_add(cost, Ordering::AcqRel);
+    let undo = || {
         link.queued.fetch_sub(1, Ordering::AcqRel);
+        link.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+        inner.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
         stats.tells_dropped.fetch_add(1, Ordering::Relaxed);
+    };
+    if count >= cfg.receive_queue_per_peer
+        || bytes + cost > cfg.receive_queue_bytes_per_peer
+        || all + cost > cfg.receive_queue_bytes
+    {
+        undo();
         tracing::trace!("peer's share of the receive queue is full: tell dropped");
         return;
     }
     if tx.try_send((message, link.clone())).is_err() {
-        link.queued.fetch_sub(1, Ordering::AcqRel);
-        stats.tells_dropped.fetch_add(1, Ordering::Relaxed);
+        undo();
         tracing::trace!("receive queue full: tell dropped");
         return;
     }
     stats.tells_received.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What a queued tell counts against the receive queue's byte limits.
+pub(crate) fn queue_cost(message: &Message<StackAddr>) -> usize {
+    message.payload.len() + 64
 }

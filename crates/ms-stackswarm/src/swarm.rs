@@ -109,6 +109,8 @@ pub(crate) struct Inner {
     tasks: Mutex<JoinSet<()>>,
     open: Mutex<HashMap<u64, Arc<Link>>>,
     pub(crate) stats: Counters,
+    /// Bytes of tells in the receive queue (see `link::queue_cost`).
+    pub(crate) queued_bytes: std::sync::atomic::AtomicUsize,
     pub(crate) epoch: tokio::time::Instant,
 }
 
@@ -479,6 +481,7 @@ impl Builder {
             tasks: Mutex::new(JoinSet::new()),
             open: Mutex::new(HashMap::new()),
             stats: Counters::default(),
+            queued_bytes: std::sync::atomic::AtomicUsize::new(0),
             epoch: tokio::time::Instant::now(),
         });
         inner.spawn(accept_loop(inner.clone(), server));
@@ -679,7 +682,10 @@ impl Swarm for StackSwarm {
             () = inner.shutdown.cancelled() => Err(SwarmError::Closed),
             item = rx.recv() => match item {
                 Some((message, link)) => {
+                    let cost = link::queue_cost(&message);
                     link.queued.fetch_sub(1, Ordering::AcqRel);
+                    link.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+                    inner.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
                     Ok(message)
                 }
                 None => Err(SwarmError::Closed),

@@ -430,3 +430,36 @@ async fn close_cancels_a_dial_in_progress() {
     assert!(matches!(telling.await.unwrap(), Err(SwarmError::Closed)));
     assert_eq!(network.dials_in_progress(), 0);
 }
+
+#[tokio::test]
+async fn the_receive_queue_is_bounded_in_bytes_too() {
+    let network = MemNetwork::new();
+    let mut config = Config::default();
+    // Each queued tell counts its payload and 64 bytes: six 100-byte tells fit in 1000.
+    config.receive_queue_bytes_per_peer = 1000;
+    let b = mem_swarm_with(&network, 2, config).await;
+    let a = mem_swarm(&network, 1).await;
+    for i in 0..10u8 {
+        a.tell(&addr(&b), Bytes::from(vec![i; 100])).await.unwrap();
+    }
+    eventually("every tell received or dropped", || {
+        let s = b.stats();
+        s.tells_received + s.tells_dropped == 10
+    })
+    .await;
+    assert_eq!(b.stats().tells_received, 6);
+    for i in 0..6u8 {
+        assert_eq!(
+            b.receive().await.unwrap().payload,
+            Bytes::from(vec![i; 100])
+        );
+    }
+    // Room again once the application took them.
+    a.tell(&addr(&b), Bytes::from_static(b"again"))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.receive().await.unwrap().payload,
+        Bytes::from_static(b"again")
+    );
+}
