@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt as _;
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::FuturesUnordered;
 use ms_core::{Address, BoxStream, Direction, MultiAddress, PublicKey};
 use ms_swarm::{Ask, Message, SwarmError};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -26,6 +28,16 @@ const BATCH: usize = 64 * 1024;
 const READ_CHUNK: usize = 64 * 1024;
 
 pub(crate) type AskResult = Result<Bytes, SwarmError>;
+
+/// A peer's request waiting for our application's answer: resolves to the frame to send. Polled
+/// by the connection's own task, so an answer goes out without another task in between.
+type Waiter = Abortable<std::pin::Pin<Box<dyn std::future::Future<Output = Frame> + Send>>>;
+
+/// The receiving ends a connection's task owns.
+pub(crate) struct Queues {
+    out: mpsc::Receiver<Out>,
+    waiters: mpsc::Receiver<Waiter>,
+}
 
 /// What the swarm asks a connection's writer to send.
 pub(crate) enum Out {
@@ -55,6 +67,8 @@ pub(crate) struct Link {
     /// Routed by the peer's key (an authenticating stack), else by address.
     pub(crate) keyed: bool,
     pub(crate) out: mpsc::Sender<Out>,
+    /// Hands the peer's requests to the connection's task (at most `max_asks_in_flight`).
+    waiters: mpsc::Sender<Waiter>,
     /// Our requests waiting for answers; `None` once the link is closing or closed.
     pending: Mutex<Option<Pending>>,
     /// Our requests in flight.
@@ -91,8 +105,9 @@ impl Link {
         remote_key: Option<PublicKey>,
         keyed: bool,
         inner: &Inner,
-    ) -> (Arc<Self>, mpsc::Receiver<Out>) {
+    ) -> (Arc<Self>, Queues) {
         let (out, rx) = mpsc::channel(inner.cfg.send_queue.max(1));
+        let (waiters, waiters_rx) = mpsc::channel(inner.cfg.max_asks_in_flight.max(1));
         let link = Arc::new(Self {
             id,
             direction,
@@ -100,6 +115,7 @@ impl Link {
             remote_key,
             keyed,
             out,
+            waiters,
             pending: Mutex::new(Some(Pending {
                 next: 1,
                 waiting: HashMap::new(),
@@ -115,7 +131,13 @@ impl Link {
             last_active: AtomicU64::new(inner.now_ms()),
             closed: CancellationToken::new(),
         });
-        (link, rx)
+        (
+            link,
+            Queues {
+                out: rx,
+                waiters: waiters_rx,
+            },
+        )
     }
 
     /// Open and not closing: new requests may use it.
@@ -262,12 +284,7 @@ enum End {
 }
 
 /// Runs a connection until it ends; then unregisters it.
-pub(crate) async fn run(
-    inner: Arc<Inner>,
-    link: Arc<Link>,
-    stream: BoxStream,
-    rx: mpsc::Receiver<Out>,
-) {
+pub(crate) async fn run(inner: Arc<Inner>, link: Arc<Link>, stream: BoxStream, queues: Queues) {
     let span = tracing::info_span!(
         "stackswarm_conn",
         link = link.id,
@@ -279,7 +296,7 @@ pub(crate) async fn run(
         let (rd, wr) = tokio::io::split(stream);
         let end = tokio::select! {
             end = read_loop(&inner, &link, rd) => end,
-            end = write_loop(&inner, &link, wr, rx) => end,
+            end = write_loop(&inner, &link, wr, queues) => end,
             () = link.closed.cancelled() => Ok(End::Shutdown),
             // The writer says goodbye on close; this ends a writer stuck on a peer that does
             // not read.
@@ -315,8 +332,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     inner: &Inner,
     link: &Link,
     mut wr: W,
-    mut rx: mpsc::Receiver<Out>,
+    queues: Queues,
 ) -> Result<End, LinkError> {
+    let Queues {
+        out: mut rx,
+        waiters: mut new_waiters,
+    } = queues;
+    let mut waiting = FuturesUnordered::new();
     let stall = inner.cfg.idle_timeout;
     let mut buf = BytesMut::with_capacity(8 * 1024);
     encode(
@@ -349,6 +371,20 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 return Ok(End::Shutdown);
             }
             item = rx.recv() => item,
+            Some(waiter) = new_waiters.recv() => {
+                waiting.push(waiter);
+                continue;
+            }
+            Some(done) = waiting.next(), if !waiting.is_empty() => match done {
+                Ok(frame) => {
+                    if let Frame::Answer { id, .. } | Frame::Reject { id, .. } = &frame {
+                        lock(&link.incoming).remove(id);
+                    }
+                    Some(Out::Frame(frame))
+                }
+                // Cancelled by the asker.
+                Err(_) => continue,
+            },
             () = tokio::time::sleep_until(idle_at) => {
                 if inner.unroute_if_idle(link) {
                     // Nobody finds this link any more; what was queued meanwhile goes out first.
@@ -608,12 +644,10 @@ impl Reader<'_> {
         }
         let limit = inner.cfg.incoming_ask_timeout;
         let ours = inner.cfg.max_ask_size;
-        let waiter_link = link.clone();
-        let handle = tokio::spawn(async move {
-            let link = waiter_link;
-            let outcome = tokio::time::timeout(limit, reply.answer()).await;
-            let max = link.peer_max_ask().unwrap_or(ours).min(ours);
-            let frame = match outcome {
+        // The peer's limit is known: its HELLO came before any request.
+        let max = link.peer_max_ask().unwrap_or(ours).min(ours);
+        let answer = async move {
+            match tokio::time::timeout(limit, reply.answer()).await {
                 Ok(Some(answer)) if answer.len() <= max => Frame::Answer {
                     id,
                     payload: answer,
@@ -638,11 +672,16 @@ impl Reader<'_> {
                     id,
                     reason: RejectReason::TimedOut,
                 },
-            };
-            lock(&link.incoming).remove(&id);
-            let _ = tokio::time::timeout(limit, link.out.send(Out::Frame(frame))).await;
-        });
-        incoming.insert(id, handle.abort_handle());
+            }
+        };
+        let (waiter, handle) = futures_util::future::abortable(Box::pin(answer) as _);
+        // Room is certain: the channel holds at most `max_asks_in_flight` waiters, and each
+        // has its entry in `incoming` until it is answered.
+        if link.waiters.try_send(waiter).is_err() {
+            drop(incoming);
+            return self.reject_now(id, RejectReason::Busy);
+        }
+        incoming.insert(id, handle);
         inner.stats.asks_received.fetch_add(1, Ordering::Relaxed);
     }
 }
