@@ -26,6 +26,10 @@ const BATCH: usize = 64 * 1024;
 /// A read asks for at most this much room at once (so a frame's buffer grows with the bytes
 /// that actually arrive, not with what its header announces).
 const READ_CHUNK: usize = 64 * 1024;
+/// ... and at least this much (a quiet connection holds a buffer of this size).
+const READ_MIN: usize = 4 * 1024;
+/// A write buffer grown past this by a burst is let go once written.
+const WRITE_KEEP: usize = 16 * 1024;
 
 pub(crate) type AskResult = Result<Bytes, SwarmError>;
 
@@ -340,7 +344,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     } = queues;
     let mut waiting = FuturesUnordered::new();
     let stall = inner.cfg.idle_timeout;
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::new();
     encode(
         &Frame::Hello {
             version: VERSION,
@@ -357,6 +361,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if !buf.is_empty() {
             write_out(&mut wr, &buf, stall).await?;
             buf.clear();
+            if buf.capacity() > WRITE_KEEP {
+                buf = BytesMut::new();
+            }
             link.touch(inner);
         }
         if closing {
@@ -460,7 +467,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut rd: R,
 ) -> Result<End, LinkError> {
     let decoder = Decoder::new(inner.limits());
-    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut buf = BytesMut::new();
     let mut reader = Reader {
         inner,
         link,
@@ -472,8 +479,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
             link.touch(inner);
             reader.handle(frame)?;
         }
-        let want = decoder.wanted(&buf).clamp(1, READ_CHUNK);
-        buf.reserve(want);
+        // Room for at least the rest of this frame (up to a chunk), allocated in chunks of at
+        // least READ_MIN so small frames do not cost an allocation each.
+        let need = decoder.wanted(&buf).clamp(256, READ_CHUNK);
+        if buf.capacity() - buf.len() < need {
+            buf.reserve(need.max(READ_MIN));
+        }
         let n = rd.read_buf(&mut buf).await?;
         if n == 0 {
             return if buf.is_empty() {
