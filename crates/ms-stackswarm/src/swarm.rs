@@ -251,6 +251,14 @@ impl Inner {
         }
     }
 
+    /// A tell left the receive queue: gives its room back.
+    fn dequeued(&self, message: &Message<StackAddr>, link: &Link) {
+        let cost = link::queue_cost(message);
+        link.queued.fetch_sub(1, Ordering::AcqRel);
+        link.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+    }
+
     pub(crate) fn deliver_tell(&self, link: &Arc<Link>, message: Message<StackAddr>) {
         link::queue_tell(self, link, message, &self.tells_tx);
     }
@@ -672,6 +680,16 @@ impl Swarm for StackSwarm {
 
     async fn receive(&self) -> Result<Message<StackAddr>, SwarmError> {
         let inner = &self.inner;
+        if inner.shutdown.is_cancelled() {
+            return Err(SwarmError::Closed);
+        }
+        // Fast path: a message is waiting and nobody else is receiving.
+        if let Ok(mut rx) = inner.tells_rx.try_lock()
+            && let Ok((message, link)) = rx.try_recv()
+        {
+            inner.dequeued(&message, &link);
+            return Ok(message);
+        }
         let mut rx = tokio::select! {
             biased;
             () = inner.shutdown.cancelled() => return Err(SwarmError::Closed),
@@ -682,10 +700,7 @@ impl Swarm for StackSwarm {
             () = inner.shutdown.cancelled() => Err(SwarmError::Closed),
             item = rx.recv() => match item {
                 Some((message, link)) => {
-                    let cost = link::queue_cost(&message);
-                    link.queued.fetch_sub(1, Ordering::AcqRel);
-                    link.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
-                    inner.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+                    inner.dequeued(&message, &link);
                     Ok(message)
                 }
                 None => Err(SwarmError::Closed),
