@@ -1,5 +1,5 @@
-//! The stack swarm passes the swarm conformance suite over mem~shs, net~shs (127.0.0.1) and
-//! unix~noauth.
+//! The stack swarm passes the swarm conformance suite over mem~shs, net~shs and ws~shs
+//! (127.0.0.1), and unix~noauth.
 
 #![allow(clippy::unwrap_used)]
 
@@ -58,6 +58,15 @@ async fn net_shs(n: usize) -> Vec<StackSwarm> {
     .await
 }
 
+async fn ws_shs(n: usize) -> Vec<StackSwarm> {
+    build((0..n).map(|_| {
+        let ws = ms_ws::WsTransport::builder().build().unwrap();
+        let node = MultiServer::new([Stack::new(ws).with(shs())]).unwrap();
+        (node, None)
+    }))
+    .await
+}
+
 async fn unix_noauth(n: usize) -> Vec<StackSwarm> {
     build((0..n).map(|_| {
         let seed = next_seed();
@@ -77,4 +86,5 @@ async fn unix_noauth(n: usize) -> Vec<StackSwarm> {
 
 ms_testkit::swarm_conformance!(over_mem_shs, mem_shs, [tell, ask, secure]);
 ms_testkit::swarm_conformance!(over_net_shs, net_shs, [tell, ask, secure]);
+ms_testkit::swarm_conformance!(over_ws_shs, ws_shs, [tell, ask, secure]);
 ms_testkit::swarm_conformance!(over_unix_noauth, unix_noauth, [tell, ask, secure]);
