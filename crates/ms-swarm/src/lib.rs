@@ -11,11 +11,14 @@
 //! - [`SecureSwarm`]: the node's own public key, and the key behind any address it has heard
 //!   from, answered from memory (no I/O) so a message handler can always ask.
 //!
-//! Swarms compose: a swarm used underneath another is simply called its transport.
+//! Swarms compose: a swarm used underneath another is simply called its transport. This crate
+//! has [`mem`] (an in-process realm with seeded faults), [`multi`] (named subswarms side by
+//! side), [`frag`] (a larger MTU over any swarm), [`mux`] (logical swarms over one) and
+//! [`dynamic`] (type erasure). The conformance suite every swarm runs is in `ms-testkit`.
 //!
 //! ## Addresses
 //!
-//! Every swarm has its own address type ([`Swarm::Addr`]). Its [`Display`](std::fmt::Display)
+//! Every swarm has its own address type ([`Swarm::Addr`]). Its [`Display`]
 //! form is its *canonical text*: [`Swarm::parse_addr`] of that text gives back an equal
 //! address, and two addresses are the same address exactly when their canonical texts are
 //! equal. Parsing is a method of the swarm, not a global registry: only the swarm that
@@ -24,11 +27,18 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+/// The README's example compiles and runs.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod ask;
 pub mod dynamic;
 mod error;
+pub mod frag;
 pub mod mem;
 pub mod multi;
+pub mod mux;
 mod rng;
 
 use std::fmt::{Debug, Display};

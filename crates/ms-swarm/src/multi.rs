@@ -37,7 +37,9 @@
 //! is the union; [`receive`](Swarm::receive) and [`next_ask`](AskSwarm::next_ask) take the next
 //! message or request from any subswarm (cancel-safe when the subswarms are); an ask to a
 //! subswarm added without asks fails with [`SwarmError::Unreachable`]; [`close`](Swarm::close)
-//! closes every subswarm.
+//! closes every subswarm. A multi swarm made with [`MultiSwarm::secure_builder`] is a
+//! [`SecureSwarm`]: one identity, which every secure subswarm must share (checked when it is
+//! built), and keys looked up in the subswarm an address names.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -54,7 +56,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::dynamic::{DynAddr, DynAskSwarm, DynSwarm, erase};
-use crate::{Ask, AskSwarm, Message, ParseAddrError, Swarm, SwarmError};
+use crate::{Ask, AskSwarm, Message, ParseAddrError, SecureSwarm, Swarm, SwarmError};
 
 /// An address of a [`MultiSwarm`]: a subswarm's name and an address in it.
 ///
@@ -178,22 +180,32 @@ pub enum MultiError {
     /// No subswarm at all.
     #[error("a multi swarm needs at least one subswarm")]
     Empty,
+    /// A secure subswarm whose public key is not the multi swarm's identity.
+    #[error("the subswarm `{0}` has another public key than the multi swarm's")]
+    KeyMismatch(String),
 }
 
-struct Sub {
+/// The key type of a multi swarm without an identity: such a swarm is not a [`SecureSwarm`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoKey;
+
+type DynSecure<K> = Arc<dyn SecureSwarm<Addr = DynAddr, PublicKey = K>>;
+
+struct Sub<K> {
     name: Arc<str>,
     swarm: DynSwarm,
     asks: Option<DynAskSwarm>,
+    keys: Option<DynSecure<K>>,
 }
 
 /// Collects the subswarms of a [`MultiSwarm`].
-#[derive(Default)]
-pub struct MultiBuilder {
-    subs: Vec<Sub>,
+pub struct MultiBuilder<K = NoKey> {
+    identity: K,
+    subs: Vec<Sub<K>>,
     error: Option<MultiError>,
 }
 
-impl fmt::Debug for MultiBuilder {
+impl<K> fmt::Debug for MultiBuilder<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MultiBuilder")
             .field(
@@ -204,8 +216,14 @@ impl fmt::Debug for MultiBuilder {
     }
 }
 
-impl MultiBuilder {
-    fn add(mut self, name: &str, swarm: DynSwarm, asks: Option<DynAskSwarm>) -> Self {
+impl<K: 'static> MultiBuilder<K> {
+    fn add(
+        mut self,
+        name: &str,
+        swarm: DynSwarm,
+        asks: Option<DynAskSwarm>,
+        keys: Option<DynSecure<K>>,
+    ) -> Self {
         if self.error.is_none() {
             if !is_valid_name(name) {
                 self.error = Some(MultiError::InvalidName(name.into()));
@@ -217,23 +235,24 @@ impl MultiBuilder {
             name: name.into(),
             swarm,
             asks,
+            keys,
         });
         self
     }
 
     /// Adds a subswarm without asks (asks to its addresses fail).
     pub fn swarm<S: Swarm + 'static>(self, name: &str, swarm: S) -> Self {
-        self.add(name, erase(swarm), None)
+        self.add(name, erase(swarm), None, None)
     }
 
     /// Adds a subswarm with asks.
     pub fn ask_swarm<S: AskSwarm + 'static>(self, name: &str, swarm: S) -> Self {
         let erased = erase(swarm);
-        self.add(name, erased.clone(), Some(erased))
+        self.add(name, erased.clone(), Some(erased), None)
     }
 
-    /// The multi swarm, or why the names are wrong.
-    pub fn build(self) -> Result<MultiSwarm, MultiError> {
+    /// The multi swarm, or why the names or keys are wrong.
+    pub fn build(self) -> Result<MultiSwarm<K>, MultiError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -241,6 +260,7 @@ impl MultiBuilder {
             return Err(MultiError::Empty);
         }
         Ok(MultiSwarm {
+            identity: self.identity,
             subs: self.subs,
             turn: AtomicUsize::new(0),
             closed: watch::channel(false).0,
@@ -248,14 +268,50 @@ impl MultiBuilder {
     }
 }
 
+impl<K: Clone + PartialEq + 'static> MultiBuilder<K> {
+    fn check_key(mut self, name: &str, key: &K) -> Self {
+        if self.error.is_none() && *key != self.identity {
+            self.error = Some(MultiError::KeyMismatch(name.into()));
+        }
+        self
+    }
+
+    /// Adds a secure subswarm without asks; its public key must be the multi swarm's.
+    pub fn secure_swarm<S: SecureSwarm<PublicKey = K> + 'static>(
+        self,
+        name: &str,
+        swarm: S,
+    ) -> Self {
+        let key = swarm.public_key();
+        let erased = erase(swarm);
+        self.check_key(name, &key)
+            .add(name, erased.clone(), None, Some(erased))
+    }
+
+    /// Adds a secure subswarm with asks; its public key must be the multi swarm's.
+    pub fn secure_ask_swarm<S>(self, name: &str, swarm: S) -> Self
+    where
+        S: AskSwarm + SecureSwarm<PublicKey = K> + 'static,
+    {
+        let key = swarm.public_key();
+        let erased = erase(swarm);
+        self.check_key(name, &key)
+            .add(name, erased.clone(), Some(erased.clone()), Some(erased))
+    }
+}
+
 /// Named subswarms in one address space. See the [module documentation](self).
-pub struct MultiSwarm {
-    subs: Vec<Sub>,
+///
+/// `K` is the node's public key type: a multi swarm built with [`MultiSwarm::secure_builder`]
+/// is a [`SecureSwarm`] with one identity across its secure subswarms.
+pub struct MultiSwarm<K = NoKey> {
+    identity: K,
+    subs: Vec<Sub<K>>,
     turn: AtomicUsize,
     closed: watch::Sender<bool>,
 }
 
-impl fmt::Debug for MultiSwarm {
+impl<K> fmt::Debug for MultiSwarm<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MultiSwarm")
             .field("names", &self.names().collect::<Vec<_>>())
@@ -268,15 +324,32 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, SwarmError>> + Send + 
 impl MultiSwarm {
     /// A builder to add named subswarms to.
     pub fn builder() -> MultiBuilder {
-        MultiBuilder::default()
+        MultiBuilder {
+            identity: NoKey,
+            subs: Vec::new(),
+            error: None,
+        }
     }
 
+    /// A builder for a secure multi swarm whose identity is `public_key`: every secure
+    /// subswarm added must have this key. Subswarms added without keys answer
+    /// [`SwarmError::KeyUnknown`] for their addresses.
+    pub fn secure_builder<K>(public_key: K) -> MultiBuilder<K> {
+        MultiBuilder {
+            identity: public_key,
+            subs: Vec::new(),
+            error: None,
+        }
+    }
+}
+
+impl<K> MultiSwarm<K> {
     /// The subswarms' names, in the order they were added.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.subs.iter().map(|s| &*s.name)
     }
 
-    fn sub(&self, addr: &MultiAddr) -> Result<&Sub, SwarmError> {
+    fn sub(&self, addr: &MultiAddr) -> Result<&Sub<K>, SwarmError> {
         self.subs
             .iter()
             .find(|s| s.name == addr.name)
@@ -324,7 +397,7 @@ impl MultiSwarm {
 }
 
 #[async_trait]
-impl Swarm for MultiSwarm {
+impl<K: Send + Sync + 'static> Swarm for MultiSwarm<K> {
     type Addr = MultiAddr;
 
     async fn tell(&self, dst: &MultiAddr, payload: Bytes) -> Result<(), SwarmError> {
@@ -396,7 +469,7 @@ impl Swarm for MultiSwarm {
 }
 
 #[async_trait]
-impl AskSwarm for MultiSwarm {
+impl<K: Send + Sync + 'static> AskSwarm for MultiSwarm<K> {
     async fn ask(&self, dst: &MultiAddr, request: Bytes) -> Result<Bytes, SwarmError> {
         if self.is_closed() {
             return Err(SwarmError::Closed);
@@ -428,5 +501,23 @@ impl AskSwarm for MultiSwarm {
         };
         let (name, ask) = self.first(futs).await?;
         Ok(ask.map_addrs(|a| MultiAddr::new(&name, a)))
+    }
+}
+
+impl<K> SecureSwarm for MultiSwarm<K>
+where
+    K: Clone + Eq + std::hash::Hash + fmt::Debug + Send + Sync + 'static,
+{
+    type PublicKey = K;
+
+    fn public_key(&self) -> K {
+        self.identity.clone()
+    }
+
+    fn lookup_public_key(&self, addr: &MultiAddr) -> Result<K, SwarmError> {
+        match &self.sub(addr)?.keys {
+            Some(keys) => keys.lookup_public_key(&addr.inner),
+            None => Err(SwarmError::key_unknown(addr)),
+        }
     }
 }

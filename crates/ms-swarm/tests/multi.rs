@@ -4,9 +4,9 @@ use std::str::FromStr;
 
 use bytes::Bytes;
 use ms_swarm::dynamic::DynAddr;
-use ms_swarm::mem::{MemAddr, Realm};
+use ms_swarm::mem::{MemAddr, MemKey, Realm};
 use ms_swarm::multi::{MultiAddr, MultiError, MultiSwarm};
-use ms_swarm::{AskSwarm, Swarm, SwarmError};
+use ms_swarm::{AskSwarm, SecureSwarm, Swarm, SwarmError};
 
 /// `n` nodes, each in two realms, under the names `mem1` and `mem2`.
 async fn multi_swarms(n: usize) -> Vec<MultiSwarm> {
@@ -23,6 +23,69 @@ async fn multi_swarms(n: usize) -> Vec<MultiSwarm> {
 }
 
 ms_testkit::swarm_conformance!(multi_swarms, [tell, ask]);
+
+/// `n` nodes with one identity each, the same key in both realms.
+async fn secure_multi_swarms(n: usize) -> Vec<MultiSwarm<MemKey>> {
+    let (one, two) = (Realm::new(), Realm::builder().seed(1).build());
+    (0..n)
+        .map(|_| {
+            let first = one.swarm();
+            let key = first.public_key();
+            MultiSwarm::secure_builder(key)
+                .secure_ask_swarm("mem1", first)
+                .secure_ask_swarm("mem2", two.swarm_with_key(key))
+                .build()
+                .unwrap()
+        })
+        .collect()
+}
+
+mod secure {
+    use super::*;
+    ms_testkit::swarm_conformance!(secure_multi_swarms, [tell, ask, secure]);
+}
+
+#[tokio::test]
+async fn keys_through_every_subswarm() {
+    let nodes = secure_multi_swarms(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    for dst in b.local_addrs() {
+        a.tell(&dst, Bytes::from_static(b"k")).await.unwrap();
+        let msg = b.receive().await.unwrap();
+        assert_eq!(b.lookup_public_key(&msg.src).unwrap(), a.public_key());
+    }
+    // A subswarm without keys knows none.
+    let realm = Realm::new();
+    let key = realm.swarm().public_key();
+    let mixed = MultiSwarm::secure_builder(key)
+        .secure_swarm("keyed", realm.swarm_with_key(key))
+        .swarm("plain", realm.swarm())
+        .build()
+        .unwrap();
+    let plain = mixed.parse_addr("plain:0").unwrap();
+    assert!(matches!(
+        mixed.lookup_public_key(&plain),
+        Err(SwarmError::KeyUnknown { .. })
+    ));
+    assert_eq!(
+        mixed
+            .lookup_public_key(&mixed.parse_addr("keyed:0").unwrap())
+            .unwrap(),
+        key
+    );
+}
+
+#[test]
+fn secure_subswarms_share_the_identity() {
+    let realm = Realm::new();
+    let key = MemKey::new([1; 32]);
+    let err = MultiSwarm::secure_builder(key)
+        .secure_swarm("a", realm.swarm_with_key(key))
+        .secure_swarm("b", realm.swarm())
+        .build()
+        .unwrap_err();
+    assert_eq!(err, MultiError::KeyMismatch("b".into()));
+}
 
 /// The same, reaching each node through its second subswarm: local_addrs reversed.
 mod second_name {
