@@ -343,6 +343,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         waiters: mut new_waiters,
     } = queues;
     let mut waiting = FuturesUnordered::new();
+    let idle = tokio::time::sleep_until(link.idle_deadline(inner));
+    tokio::pin!(idle);
     let stall = inner.cfg.idle_timeout;
     let mut buf = BytesMut::new();
     encode(
@@ -370,7 +372,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
             return Ok(End::Idle);
         }
-        let idle_at = link.idle_deadline(inner);
+        // One timer for the connection's life, moved only when it fires: a new timer per
+        // frame would cost a timer registration (and a wake-up of the thread parked on the
+        // driver) per write.
         let first = tokio::select! {
             biased;
             () = inner.shutdown.cancelled() => {
@@ -392,7 +396,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 // Cancelled by the asker.
                 Err(_) => continue,
             },
-            () = tokio::time::sleep_until(idle_at) => {
+            () = &mut idle => {
+                let due = link.idle_deadline(inner);
+                if tokio::time::Instant::now() < due {
+                    idle.as_mut().reset(due);
+                    continue;
+                }
                 if inner.unroute_if_idle(link) {
                     // Nobody finds this link any more; what was queued meanwhile goes out first.
                     rx.close();
@@ -404,6 +413,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     // Something is in flight: look again an idle period later.
                     link.touch(inner);
                 }
+                idle.as_mut().reset(link.idle_deadline(inner));
                 continue;
             }
         };
@@ -475,9 +485,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
         hello: false,
     };
     loop {
+        let mut delivered = false;
         while let Some(frame) = decoder.decode(&mut buf)? {
             link.touch(inner);
+            delivered |= matches!(frame, Frame::Tell(_));
             reader.handle(frame)?;
+        }
+        if delivered {
+            // Let the application take what this read brought before reading more: on a busy
+            // thread the receiver would otherwise only run once the peer's share is full.
+            tokio::task::yield_now().await;
         }
         // Room for at least the rest of this frame (up to a chunk), allocated in chunks of at
         // least READ_MIN so small frames do not cost an allocation each.
