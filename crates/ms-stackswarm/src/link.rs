@@ -78,7 +78,8 @@ pub(crate) struct Link {
     /// Our requests in flight.
     pub(crate) slots: Arc<Semaphore>,
     /// The peer's requests waiting for our application's answer.
-    incoming: Mutex<HashMap<u32, AbortHandle>>,
+    /// ... with the time by which our application must have answered.
+    incoming: Mutex<HashMap<u32, (AbortHandle, tokio::time::Instant)>>,
     /// The peer's limits, from its HELLO: (mtu, max ask size).
     peer_limits: Mutex<Option<(usize, usize)>>,
     /// The key the peer's HELLO claims (checked against `remote_key` on keyed links).
@@ -233,7 +234,7 @@ impl Link {
         self.closed.cancel();
         // Dropping the senders makes every waiting ask fail with `LinkError::Lost`.
         lock(&self.pending).take();
-        for (_, handle) in lock(&self.incoming).drain() {
+        for (_, (handle, _)) in lock(&self.incoming).drain() {
             handle.abort();
         }
     }
@@ -345,6 +346,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let mut waiting = FuturesUnordered::new();
     let idle = tokio::time::sleep_until(link.idle_deadline(inner));
     tokio::pin!(idle);
+    // The earliest deadline of the peer's requests, armed while any is waiting.
+    let expiry = tokio::time::sleep_until(link.idle_deadline(inner));
+    tokio::pin!(expiry);
+    let mut expiry_armed = false;
     let stall = inner.cfg.idle_timeout;
     let mut buf = BytesMut::new();
     encode(
@@ -384,6 +389,41 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             item = rx.recv() => item,
             Some(waiter) = new_waiters.recv() => {
                 waiting.push(waiter);
+                if !expiry_armed
+                    && let Some(due) = lock(&link.incoming).values().map(|(_, d)| *d).min()
+                {
+                    expiry.as_mut().reset(due);
+                    expiry_armed = true;
+                }
+                continue;
+            }
+            () = &mut expiry, if expiry_armed => {
+                let now = tokio::time::Instant::now();
+                let mut expired = Vec::new();
+                let next = {
+                    let mut incoming = lock(&link.incoming);
+                    incoming.retain(|id, (handle, due)| {
+                        if *due > now {
+                            return true;
+                        }
+                        handle.abort();
+                        expired.push(*id);
+                        false
+                    });
+                    incoming.values().map(|(_, d)| *d).min()
+                };
+                for id in expired {
+                    tracing::debug!(id, "no answer from the application in time: rejected");
+                    push(
+                        Out::Frame(Frame::Reject { id, reason: RejectReason::TimedOut }),
+                        &mut buf,
+                        &mut last_dst,
+                    );
+                }
+                match next {
+                    Some(due) => expiry.as_mut().reset(due),
+                    None => expiry_armed = false,
+                }
                 continue;
             }
             Some(done) = waiting.next(), if !waiting.is_empty() => match done {
@@ -605,7 +645,7 @@ impl Reader<'_> {
                 None => self.unknown(id),
             },
             Frame::Cancel { id } => {
-                if let Some(handle) = lock(&link.incoming).remove(&id) {
+                if let Some((handle, _)) = lock(&link.incoming).remove(&id) {
                     handle.abort();
                     tracing::trace!(id, "request cancelled by the asker");
                 }
@@ -674,13 +714,14 @@ impl Reader<'_> {
         let ours = inner.cfg.max_ask_size;
         // The peer's limit is known: its HELLO came before any request.
         let max = link.peer_max_ask().unwrap_or(ours).min(ours);
+        // No timer per request: the connection's task rejects those past their deadline.
         let answer = async move {
-            match tokio::time::timeout(limit, reply.answer()).await {
-                Ok(Some(answer)) if answer.len() <= max => Frame::Answer {
+            match reply.answer().await {
+                Some(answer) if answer.len() <= max => Frame::Answer {
                     id,
                     payload: answer,
                 },
-                Ok(Some(answer)) => {
+                Some(answer) => {
                     tracing::warn!(
                         id,
                         size = answer.len(),
@@ -692,13 +733,9 @@ impl Reader<'_> {
                         reason: RejectReason::TooLarge,
                     }
                 }
-                Ok(None) => Frame::Reject {
+                None => Frame::Reject {
                     id,
                     reason: RejectReason::Refused,
-                },
-                Err(_) => Frame::Reject {
-                    id,
-                    reason: RejectReason::TimedOut,
                 },
             }
         };
@@ -709,7 +746,7 @@ impl Reader<'_> {
             drop(incoming);
             return self.reject_now(id, RejectReason::Busy);
         }
-        incoming.insert(id, handle);
+        incoming.insert(id, (handle, tokio::time::Instant::now() + limit));
         inner.stats.asks_received.fetch_add(1, Ordering::Relaxed);
     }
 }
