@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod bench;
+mod bench_swarm;
 mod fuzz;
 mod soak;
 
@@ -14,6 +15,8 @@ commands:
                  (cargo xtask bench --help; see docs/performance.md)
   bench-server   a Rust benchmark server (run by `bench`)
   bench-client   a Rust benchmark load generator (run by `bench`)
+  bench-swarm    message swarms (tell, ask) over mem and net~shs against raw box-stream
+                 baselines (cargo xtask bench-swarm --help)
   fuzz           run every fuzz target for N minutes (cargo xtask fuzz --help)
   soak           honest and hostile load against one node for N minutes
                  (cargo xtask soak --help)
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("bench-swarm") => bench_swarm::bench_swarm(rest),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("soak") => soak::soak(rest),
         Some(other) => {
