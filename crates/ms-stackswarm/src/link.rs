@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
-use ms_core::{Address, BoxStream, Direction, MultiAddress, PublicKey};
+use ms_core::{Address, ConnectionStream, Direction, MultiAddress, PublicKey};
 use ms_swarm::{Ask, Message, SwarmError};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -289,7 +289,12 @@ enum End {
 }
 
 /// Runs a connection until it ends; then unregisters it.
-pub(crate) async fn run(inner: Arc<Inner>, link: Arc<Link>, stream: BoxStream, queues: Queues) {
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    link: Arc<Link>,
+    stream: ConnectionStream,
+    queues: Queues,
+) {
     let span = tracing::info_span!(
         "stackswarm_conn",
         link = link.id,
