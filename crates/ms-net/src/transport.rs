@@ -1,9 +1,10 @@
 //! [`Net`], its builder, and dialling.
 //!
-//! A dial resolves the host (unless it is an IP literal), then tries the resolved addresses in
-//! the resolver's order, one at a time, all under one connect deadline. Each address gets an
-//! equal share of the time that is left, so one silent address cannot eat the whole deadline
-//! while others remain to be tried.
+//! A dial resolves the host (unless it is an IP literal), orders the addresses as RFC 8305
+//! ("happy eyeballs") says (families alternating, the resolver's first family first) and races
+//! them with [`ms_core::race::staggered`]: the first at once, the next when one fails or after
+//! the stagger (250 ms), the first connection winning, all under one connect deadline. A silent
+//! address costs one stagger, not the deadline.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -71,6 +71,11 @@
 //! # }
 //! ```
 //!
+//! The TCP underneath is `ms-net`'s ([`ms_net::Net`]): the URL's host is resolved and its
+//! addresses raced happy-eyeballs style (RFC 8305, [`WsBuilder::stagger`]), `TCP_NODELAY` is
+//! set, a `::` listener is dual-stack, and a listener advertises what a `net` listener with the
+//! same options would, as URLs. The builder's TCP options are `ms-net`'s.
+//!
 //! `wss` servers are verified against the webpki (Mozilla) roots unless
 //! [`WsBuilder::client_roots`] sets others. TLS is rustls with the `ring` provider.
 //!
