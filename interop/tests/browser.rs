@@ -25,7 +25,7 @@ async fn a_browser_talks_to_a_rust_node_over_ws_shs() {
     };
     let keys = Keypair::from_seed(&[41; 32]);
     let ws = WsTransport::builder()
-        .host("127.0.0.1")
+        .host(std::net::Ipv4Addr::LOCALHOST)
         .port(0)
         .build()
         .unwrap();

@@ -13,7 +13,7 @@ fn keys() -> Keypair {
 
 fn ws() -> WsTransport {
     WsTransport::builder()
-        .host("127.0.0.1")
+        .host(std::net::Ipv4Addr::LOCALHOST)
         .port(0)
         .build()
         .unwrap()

@@ -91,9 +91,9 @@ impl Node {
                     .build()
                     .unwrap();
                 let ws = WsTransport::builder()
-                    .host("127.0.0.1")
+                    .host(std::net::Ipv4Addr::LOCALHOST)
                     .port(0)
-                    .scopes(Scope::Device.into())
+                    .scope(Scope::Device)
                     .build()
                     .unwrap();
                 let unix = Unix::new(&socket).unwrap();

@@ -18,7 +18,9 @@
 //!   typed errors that say where and why ([`AddressError`]);
 //! - [`Scope`]s: from where an address is reachable (`device`, `local`, `public`);
 //! - the plugin traits: [`Transport`] (with its [`Listener`]) and [`Transform`];
-//! - [`MultiServer`]: many [`Stack`]s served as one node and dialled as one client.
+//! - [`MultiServer`]: many [`Stack`]s served as one node and dialled as one client;
+//! - [`race::staggered`]: the staggered ("happy eyeballs") race it dials with, for plugins
+//!   that race attempts of their own.
 //!
 //! Plugins live in their own crates (`ms-net`, `ms-ws`, `ms-unix`, `ms-onion`, `ms-shs`,
 //! `ms-noauth`); `ms-testkit` has an in-memory transport and the conformance suite every
@@ -33,6 +35,7 @@ mod error;
 mod host;
 mod identity;
 mod node;
+pub mod race;
 mod report;
 pub mod scope;
 mod stack;

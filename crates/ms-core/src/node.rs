@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use futures_util::future::{AbortHandle as FutAbortHandle, Abortable};
-use futures_util::stream::FuturesUnordered;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -474,8 +472,30 @@ fn scope_rank(scope: Option<Scope>, preferred: Scope) -> u8 {
     }
 }
 
-type AttemptFuture<'a> =
-    Pin<Box<dyn Future<Output = (usize, Result<Connection, Error>)> + Send + 'a>>;
+type AttemptFuture<'a> = Pin<Box<dyn Future<Output = Result<Connection, Error>> + Send + 'a>>;
+
+/// One alternative of a plan dialled through its stack, under the attempt deadline.
+fn attempt<'a>(alternative: &'a Address, stack: &'a Stack, limit: Duration) -> AttemptFuture<'a> {
+    let span = tracing::debug_span!("attempt", stack = %stack.name(), address = %alternative);
+    Box::pin(
+        async move {
+            let result = tokio::time::timeout(limit, stack.dial(alternative))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Timeout {
+                        stack: stack.name(),
+                        address: alternative.to_string(),
+                        after: limit,
+                    })
+                });
+            if let Err(error) = &result {
+                tracing::debug!(%error, "attempt failed");
+            }
+            result
+        }
+        .instrument(span),
+    )
+}
 
 /// Runs the attempts of a plan as the strategy says; see [`MultiServer::connect_with`].
 async fn race(
@@ -487,74 +507,27 @@ async fn race(
         DialStrategy::Staggered(delay) => Some(delay),
         DialStrategy::Sequential => None,
     };
-    let attempt = |index: usize| -> AttemptFuture<'_> {
-        let (alternative, stack) = &plan[index];
-        let limit = options.attempt_timeout;
-        let span = tracing::debug_span!("attempt", stack = %stack.name(), address = %alternative);
-        Box::pin(
-            async move {
-                let result = tokio::time::timeout(limit, stack.dial(alternative))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Error::Timeout {
-                            stack: stack.name(),
-                            address: alternative.to_string(),
-                            after: limit,
-                        })
-                    });
-                if let Err(error) = &result {
-                    tracing::debug!(%error, "attempt failed");
-                }
-                (index, result)
-            }
-            .instrument(span),
-        )
-    };
-    let mut running = FuturesUnordered::new();
-    let mut errors: Vec<Option<Error>> = plan.iter().map(|_| None).collect();
-    running.push(attempt(0));
-    let mut next = 1;
-    let mut next_start = stagger.map(|d| tokio::time::Instant::now() + d);
-    loop {
-        let more = next < plan.len();
-        let delay = async {
-            match next_start {
-                Some(at) if more => tokio::time::sleep_until(at).await,
-                _ => std::future::pending().await,
-            }
-        };
-        let start_next = tokio::select! {
-            finished = running.next() => match finished {
-                Some((_, Ok(conn))) => {
-                    tracing::debug!(remote = %conn.remote_address(), "connected");
-                    // Dropping `running` cancels the other attempts.
-                    return Ok(conn);
-                }
-                Some((index, Err(error))) => {
-                    errors[index] = Some(error);
-                    more
-                }
-                None => break,
-            },
-            () = delay => true,
-        };
-        if start_next {
-            running.push(attempt(next));
-            next += 1;
-            next_start = stagger.map(|d| tokio::time::Instant::now() + d);
-        } else if running.is_empty() && !more {
-            break;
+    // Built up front (nothing runs before it is polled): a lazy `map` closure held across
+    // awaits trips the compiler's `Send` check for higher-ranked lifetimes.
+    let attempts: Vec<AttemptFuture<'_>> = plan
+        .iter()
+        .map(|(alternative, stack)| attempt(alternative, stack, options.attempt_timeout))
+        .collect();
+    let errors = match crate::race::staggered(attempts, stagger).await {
+        Ok(conn) => {
+            tracing::debug!(remote = %conn.remote_address(), "connected");
+            return Ok(conn);
         }
-    }
+        Err(errors) => errors,
+    };
+    // Every attempt was started and failed: one error per alternative, in order.
     let mut attempts: Vec<Attempt> = plan
         .iter()
         .zip(errors)
-        .filter_map(|((alternative, stack), error)| {
-            error.map(|error| Attempt {
-                address: alternative.to_string(),
-                stack: stack.name(),
-                error,
-            })
+        .map(|((alternative, stack), error)| Attempt {
+            address: alternative.to_string(),
+            stack: stack.name(),
+            error,
         })
         .collect();
     if attempts.len() == 1

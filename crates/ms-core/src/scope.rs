@@ -137,6 +137,22 @@ impl From<Scope> for Scopes {
     }
 }
 
+/// The scopes in the set, narrowest first, so a set goes wherever a list of scopes does.
+///
+/// ```
+/// use ms_core::{Scope, Scopes};
+/// let list: Vec<Scope> = (Scopes::DEVICE | Scopes::PUBLIC).into_iter().collect();
+/// assert_eq!(list, [Scope::Device, Scope::Public]);
+/// ```
+impl IntoIterator for Scopes {
+    type Item = Scope;
+    type IntoIter = std::vec::IntoIter<Scope>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter().collect::<Vec<_>>().into_iter()
+    }
+}
+
 impl FromIterator<Scope> for Scopes {
     fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
         iter.into_iter().fold(Scopes::NONE, |acc, s| acc | s.into())

@@ -7,14 +7,16 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use ms_core::{HostPort, Scope, Section};
+use ms_core::Scope;
 
-pub(crate) fn advertised(
+/// The hosts a listener bound to `local` announces for `scope` (reading the interfaces only
+/// when the rule needs them).
+pub(crate) fn advertised_hosts(
     local: SocketAddr,
     dual_stack: bool,
     external: &[String],
     scope: Scope,
-) -> Vec<Section> {
+) -> Vec<String> {
     let interfaces = if local.ip().is_unspecified() && external_is_not_used(external, scope) {
         match if_addrs::get_if_addrs() {
             Ok(list) => list.iter().map(|i| i.ip()).collect(),
@@ -27,17 +29,6 @@ pub(crate) fn advertised(
         Vec::new()
     };
     select(local, dual_stack, external, scope, &interfaces)
-        .into_iter()
-        .filter_map(
-            |host| match HostPort::new(host, local.port()).to_section("net") {
-                Ok(section) => Some(section),
-                Err(error) => {
-                    tracing::warn!(%error, "net: cannot advertise");
-                    None
-                }
-            },
-        )
-        .collect()
 }
 
 fn external_is_not_used(external: &[String], scope: Scope) -> bool {
@@ -213,8 +204,8 @@ mod tests {
     }
 
     #[test]
-    fn prints_sections_the_reference_way() {
-        let got = advertised("[::1]:8008".parse().unwrap(), false, &[], Scope::Device);
-        assert_eq!(got[0].as_str(), "net:::1:8008");
+    fn ipv6_hosts_are_bare() {
+        let got = advertised_hosts("[::1]:8008".parse().unwrap(), false, &[], Scope::Device);
+        assert_eq!(got, ["::1"]);
     }
 }

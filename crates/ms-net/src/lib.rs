@@ -49,9 +49,19 @@
 //! private ranges for `local`, the rest for `public`; `external` hosts, when given, replace the
 //! public list. IPv6 link-local addresses are skipped (they cannot be dialled without a zone).
 //!
+//! ## Building on it
+//!
+//! A transport layered over TCP (`ms-ws` is one) uses a [`Net`] for its TCP: [`Net::dial`]
+//! (resolve, race, connect timeout, `TCP_NODELAY`), [`Net::bind`] (dual-stack `::`, port 0),
+//! [`NetListener::accept_tcp`] and [`NetListener::advertised_hosts`] (the hosts to announce,
+//! printed in its own address format), and takes [`NetBuilder`]'s options as they are.
+//!
 //! ## Connections
 //!
-//! `TCP_NODELAY` is set on both sides. Shutting down the write side keeps the read side open
+//! A dial races the addresses a host name resolves to, happy-eyeballs style (RFC 8305): the
+//! first at once, the next when one fails or after [`DEFAULT_STAGGER`], the first to connect
+//! wins; all under the connect timeout, resolution included. `TCP_NODELAY` is set on both
+//! sides. Shutting down the write side keeps the read side open
 //! (TCP half-close; JavaScript peers close both directions when they see it). The remote
 //! section of a dialled connection is the resolved IP (`net:93.184.216.34:8008`, as the
 //! reference); of an accepted one the peer's IP and port, an IPv4-mapped IPv6 address printed

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ms_core::{Accepted, Listener, Scope, Scopes, Section};
+use ms_core::{Accepted, HostPort, Listener, Scope, Scopes, Section};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::NetError;
-use crate::advertise::advertised;
+use crate::advertise::advertised_hosts;
 use crate::transport::{Config, peer_section, set_nodelay};
 
 /// Pending connections the kernel keeps for us (the usual `SOMAXCONN`-sized backlog).
@@ -93,22 +93,63 @@ impl NetListener {
     pub fn is_dual_stack(&self) -> bool {
         self.dual_stack
     }
+
+    /// Accepts the next TCP connection as it is, `TCP_NODELAY` set, with the peer's address:
+    /// for a transport layered over TCP (`ms-ws` serves WebSockets on it) that names and
+    /// sets up its connections itself. [`Listener::accept`] is this plus the `net:` naming.
+    pub async fn accept_tcp(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, peer) = self.listener.accept().await?;
+        set_nodelay(&stream);
+        Ok((stream, peer))
+    }
+
+    /// The hosts (IP addresses as text, IPv6 bare, or `external` names) this listener announces
+    /// for `scope`, by the rules in the [crate docs](crate#what-it-advertises); empty for a
+    /// scope it does not serve. [`Listener::advertise`] prints each as `net:<host>:<port>`; a
+    /// transport layered over TCP prints them its own way, with [`local_addr`](Self::local_addr)'s
+    /// port.
+    ///
+    /// ```
+    /// use ms_core::Scope;
+    /// use ms_net::Net;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ms_net::NetError> {
+    /// let listener = Net::new().bind().await?;
+    /// assert_eq!(listener.advertised_hosts(Scope::Device), ["127.0.0.1"]);
+    /// assert!(listener.advertised_hosts(Scope::Public).is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn advertised_hosts(&self, scope: Scope) -> Vec<String> {
+        if !self.scopes.contains(scope) {
+            return Vec::new();
+        }
+        advertised_hosts(self.local, self.dual_stack, &self.external, scope)
+    }
 }
 
 #[async_trait]
 impl Listener for NetListener {
     async fn accept(&self) -> io::Result<Accepted> {
-        let (stream, peer) = self.listener.accept().await?;
-        set_nodelay(&stream);
+        let (stream, peer) = self.accept_tcp().await?;
         let remote = peer_section(peer).map_err(io::Error::other)?;
         tracing::debug!(%remote, "net: accepted");
         Ok(Accepted::ready(Box::new(stream), remote))
     }
 
     fn advertise(&self, scope: Scope) -> Vec<Section> {
-        if !self.scopes.contains(scope) {
-            return Vec::new();
-        }
-        advertised(self.local, self.dual_stack, &self.external, scope)
+        self.advertised_hosts(scope)
+            .into_iter()
+            .filter_map(
+                |host| match HostPort::new(host, self.local.port()).to_section("net") {
+                    Ok(section) => Some(section),
+                    Err(error) => {
+                        tracing::warn!(%error, "net: cannot advertise");
+                        None
+                    }
+                },
+            )
+            .collect()
     }
 }

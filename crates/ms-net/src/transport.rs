@@ -1,9 +1,10 @@
 //! [`Net`], its builder, and dialling.
 //!
-//! A dial resolves the host (unless it is an IP literal), then tries the resolved addresses in
-//! the resolver's order, one at a time, all under one connect deadline. Each address gets an
-//! equal share of the time that is left, so one silent address cannot eat the whole deadline
-//! while others remain to be tried.
+//! A dial resolves the host (unless it is an IP literal), orders the addresses as RFC 8305
+//! ("happy eyeballs") says (families alternating, the resolver's first family first) and races
+//! them with [`ms_core::race::staggered`]: the first at once, the next when one fails or after
+//! the stagger (250 ms), the first connection winning, all under one connect deadline. A silent
+//! address costs one stagger, not the deadline.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -380,72 +381,30 @@ impl NetBuilder {
     }
 }
 
-/// Happy eyeballs (RFC 8305): the first address at once, the next when one fails or after the
-/// stagger delay; the first connection wins and the others are aborted (dropping `running`).
-/// `Err(None)`: the deadline passed; `Err(Some(_))`: every address failed, with each error.
+/// Happy eyeballs (RFC 8305) with [`ms_core::race::staggered`]: the first address at once, the
+/// next when one fails or after the stagger delay; the first connection wins and the others are
+/// dropped. `Err(None)`: the deadline passed; `Err(Some(_))`: every address failed, with each
+/// error in the order tried.
 async fn race(
     addrs: &[SocketAddr],
     deadline: Instant,
     stagger: Duration,
 ) -> Result<(TcpStream, SocketAddr), Option<Vec<(SocketAddr, std::io::Error)>>> {
-    if let [addr] = addrs {
-        // Nothing to race (an IP literal, or a name with one address): connect in this task,
-        // sparing a task and a wake-up per dial.
-        let addr = *addr;
-        return match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-            Err(_) => Err(None),
-            Ok(Ok(stream)) => Ok((stream, addr)),
-            Ok(Err(error)) => {
+    // Addresses by value: a closure taking references, held across awaits, fails the `Send` check.
+    let attempts = addrs.iter().copied().map(|addr| async move {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => Ok((stream, addr)),
+            Err(error) => {
                 tracing::debug!(%addr, %error, "connect attempt failed");
-                Err(Some(vec![(addr, error)]))
+                Err((addr, error))
             }
-        };
-    }
-    let mut running = tokio::task::JoinSet::new();
-    let start = |running: &mut tokio::task::JoinSet<_>, addr: SocketAddr| {
-        running.spawn(async move { (addr, TcpStream::connect(addr).await) });
-    };
-    let mut next = 0;
-    let mut next_start = Instant::now();
-    let mut attempts = Vec::with_capacity(addrs.len());
-    loop {
-        let more = next < addrs.len();
-        let stagger_elapsed = async {
-            if more {
-                tokio::time::sleep_until(next_start).await
-            } else {
-                std::future::pending().await
-            }
-        };
-        let start_next = tokio::select! {
-            () = tokio::time::sleep_until(deadline) => return Err(None),
-            () = stagger_elapsed => true,
-            joined = running.join_next() => match joined {
-                Some(Ok((addr, Ok(stream)))) => return Ok((stream, addr)),
-                Some(Ok((addr, Err(error)))) => {
-                    tracing::debug!(%addr, %error, "connect attempt failed");
-                    attempts.push((addr, error));
-                    more
-                }
-                Some(Err(join_error)) => {
-                    tracing::debug!(%join_error, "connect attempt ended abnormally");
-                    more
-                }
-                None if more => true,
-                None => break,
-            },
-        };
-        if start_next {
-            if let Some(&addr) = addrs.get(next) {
-                start(&mut running, addr);
-            }
-            next += 1;
-            next_start = Instant::now() + stagger;
-        } else if running.is_empty() {
-            break;
         }
+    });
+    let race = ms_core::race::staggered(attempts, Some(stagger));
+    match tokio::time::timeout_at(deadline, race).await {
+        Err(_) => Err(None),
+        Ok(result) => result.map_err(Some),
     }
-    Err(Some(attempts))
 }
 
 /// Orders resolved addresses as RFC 8305 does: alternate address families, starting with the
@@ -575,6 +534,37 @@ mod happy_eyeballs_tests {
             .await
             .unwrap();
         assert_eq!(reached, live);
+    }
+
+    #[tokio::test]
+    async fn a_silent_first_address_is_overtaken_after_the_stagger() {
+        // A black hole: a listener that never accepts, its smallest backlog filled, so the
+        // kernel drops further SYNs and a connect hangs.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let hole = socket.listen(0).unwrap();
+        let hole_addr = hole.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        loop {
+            let connect = TcpStream::connect(hole_addr);
+            match tokio::time::timeout(Duration::from_millis(300), connect).await {
+                Ok(Ok(stream)) if fillers.len() < 64 => fillers.push(stream),
+                Ok(_) => {
+                    eprintln!("note: the backlog never fills here; skipping");
+                    return;
+                }
+                Err(_) => break,
+            }
+        }
+        let live = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let live = live.local_addr().unwrap();
+        // A deadline far shorter than the kernel's SYN retries: waiting for the hole fails.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (_, reached) = race(&[hole_addr, live], deadline, DEFAULT_STAGGER)
+            .await
+            .unwrap();
+        assert_eq!(reached, live);
+        drop(hole);
     }
 
     #[tokio::test]

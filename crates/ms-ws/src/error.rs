@@ -48,38 +48,14 @@ pub enum WsError {
     /// rustls refused the certificate, key or settings.
     #[error("TLS configuration: {0}")]
     TlsConfig(#[source] rustls::Error),
-    /// The configured bind host did not resolve.
-    #[error("cannot resolve bind host `{host}`: {source}")]
-    BindHost {
-        /// The host.
-        host: String,
-        /// Why.
-        source: io::Error,
-    },
-    /// Listening failed (address in use, permission denied, ...).
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: io::Error,
-    },
-    /// The host of a URL did not resolve.
-    #[error("cannot resolve `{host}`: {source}")]
-    Resolve {
-        /// The host.
-        host: String,
-        /// Why.
-        source: io::Error,
-    },
-    /// No address of the host accepted a TCP connection.
-    #[error("cannot connect to {url}: {}", connect_failures(attempts))]
-    Connect {
-        /// The URL dialled.
-        url: String,
-        /// Each address tried, with its error.
-        attempts: Vec<(SocketAddr, io::Error)>,
-    },
+    /// The TCP options (host, port, scopes, `external`) cannot work: `ms-net`'s builder
+    /// checks, and an `external` host that would not make a URL host.
+    #[error("{0}")]
+    Config(#[from] ms_net::ConfigError),
+    /// The TCP underneath failed (`ms-net`): the host did not resolve, every address refused
+    /// or timed out, or listening failed.
+    #[error("{0}")]
+    Tcp(#[from] ms_net::NetError),
     /// The TLS handshake failed (certificate not trusted, wrong name, not TLS, ...).
     #[error("TLS handshake with {peer} failed: {source}")]
     Tls {
@@ -170,10 +146,11 @@ impl WsError {
             WsError::ReadPem { .. }
             | WsError::EmptyPem { .. }
             | WsError::TlsConfig(_)
-            | WsError::BindHost { .. }
-            | WsError::Bind { .. } => ErrorKind::Config,
-            WsError::Resolve { .. }
-            | WsError::Connect { .. }
+            | WsError::Config(_)
+            | WsError::Tcp(ms_net::NetError::AddrInUse { .. } | ms_net::NetError::Listen { .. }) => {
+                ErrorKind::Config
+            }
+            WsError::Tcp(_)
             | WsError::Timeout { .. }
             | WsError::Io { .. }
             | WsError::ClosedEarly { .. } => ErrorKind::Network,
@@ -184,12 +161,4 @@ impl WsError {
             WsError::NotWebSocket { .. } => ErrorKind::NotWebSocket,
         }
     }
-}
-
-fn connect_failures(attempts: &[(SocketAddr, io::Error)]) -> String {
-    if attempts.is_empty() {
-        return "the host has no address".to_owned();
-    }
-    let parts: Vec<String> = attempts.iter().map(|(a, e)| format!("{a}: {e}")).collect();
-    parts.join("; ")
 }

@@ -27,7 +27,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let ws = WsTransport::builder()
-//!     .host("0.0.0.0")
+//!     .host(std::net::Ipv4Addr::UNSPECIFIED)
 //!     .port(8989)
 //!     .scopes(Scopes::DEVICE | Scopes::LOCAL | Scopes::PUBLIC)
 //!     .external(["example.org"])
@@ -71,6 +71,11 @@
 //! # }
 //! ```
 //!
+//! The TCP underneath is `ms-net`'s ([`ms_net::Net`]): the URL's host is resolved and its
+//! addresses raced happy-eyeballs style (RFC 8305, [`WsBuilder::stagger`]), `TCP_NODELAY` is
+//! set, a `::` listener is dual-stack, and a listener advertises what a `net` listener with the
+//! same options would, as URLs. The builder's TCP options are `ms-net`'s.
+//!
 //! `wss` servers are verified against the webpki (Mozilla) roots unless
 //! [`WsBuilder::client_roots`] sets others. TLS is rustls with the `ring` provider.
 //!
@@ -94,8 +99,12 @@ mod url;
 pub use error::{ErrorKind, WsError};
 pub use http::{HttpHandler, HttpRequest, HttpResponse, MAX_HEADERS};
 pub use stream::{Keepalive, WsStream};
-pub use transport::{IoStream, WsBuilder, WsOptions, WsTransport};
+pub use transport::{IoStream, WsBuilder, WsListener, WsOptions, WsTransport};
 pub use url::{Scheme, WsUrl};
+
+/// The `ms-net` this crate's TCP is: its [`ConfigError`](ms_net::ConfigError) and
+/// [`NetError`](ms_net::NetError) arrive inside [`WsError::Config`] and [`WsError::Tcp`].
+pub use ms_net;
 
 /// The `rustls` this crate is built with, whose `ServerConfig`, `ClientConfig` and
 /// `RootCertStore` its API takes: build them with it, without a `rustls` dependency of your own

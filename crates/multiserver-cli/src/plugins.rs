@@ -99,9 +99,9 @@ pub fn server(listen: &Listen, identity: &Identity) -> Result<MultiServer, Failu
     }
     if let Some(addr) = listen.ws {
         let ws = WsTransport::builder()
-            .host(addr.ip().to_string())
+            .host(addr.ip())
             .port(addr.port())
-            .scopes(scopes_for(addr).into_iter().collect())
+            .scopes(scopes_for(addr))
             .build()
             .map_err(|e| Failure::usage(format!("--ws {addr}: {e}")))?;
         builder = builder.stack(Stack::new(ws).with_shared(shs.clone()));

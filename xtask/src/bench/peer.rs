@@ -150,7 +150,7 @@ async fn serve(args: &Args) -> Result<(), String> {
             "net" => Stack::new(Net::new()),
             "ws" => Stack::new(
                 WsTransport::builder()
-                    .host("127.0.0.1")
+                    .host(std::net::Ipv4Addr::LOCALHOST)
                     .build()
                     .map_err(|e| format!("ws: {e}"))?,
             ),
