@@ -42,7 +42,7 @@ options:
   --conns N          idle connections for the memory figure (default 10000; --quick: 1000)
   --bytes N          bytes per throughput run (default 67108864; --quick: 8388608)
   --command-bytes N  bytes per run of the command group (default 268435456; --quick: 33554432)
-  --only LIST        comma-separated groups: handshakes,throughput,latency,command,memory
+  --only LIST        comma-separated groups: handshakes,throughput,latency,command,memory,swarm
                      (command: `multiserver connect` through `multiserver serve --echo`, next
                      to the library and the JS reference, net~shs and ws~shs)
   --no-js            Rust only (no Node.js needed; no ratios)
@@ -97,7 +97,15 @@ impl Pair {
 }
 
 /// The groups of figures, in the order they run.
-const GROUPS: [&str; 5] = ["handshakes", "throughput", "latency", "command", "memory"];
+/// `swarm` runs `bench-swarm` (message swarms against raw box-stream baselines) after the rest.
+const GROUPS: [&str; 6] = [
+    "handshakes",
+    "throughput",
+    "latency",
+    "command",
+    "memory",
+    "swarm",
+];
 
 struct Options {
     quick: bool,
@@ -205,8 +213,16 @@ pub fn bench(argv: &[String]) -> ExitCode {
             }
         };
     }
+    let swarm = options.wants("swarm").then(|| {
+        let quick = options.quick.then(|| "--quick".to_owned());
+        quick.into_iter().collect::<Vec<_>>()
+    });
     match Bench::new(root, options).and_then(Bench::run) {
-        Ok(()) => ExitCode::SUCCESS,
+        // The swarm rows are Rust only (no JavaScript side); they print their own table.
+        Ok(()) => match swarm {
+            Some(args) => crate::bench_swarm::bench_swarm(&args),
+            None => ExitCode::SUCCESS,
+        },
         Err(e) => {
             eprintln!("xtask bench: {e}");
             ExitCode::FAILURE
