@@ -292,7 +292,8 @@ impl Transform for Shs {
             server_handshake(stream, &self.keypair, &self.options, move |client| {
                 authorize(client)
             })
-            .await?;
+            .await
+            .map_err(ms_core::classified)?;
         let stream = stream
             .with_max_frame_body(self.max_frame_body)
             .with_frame_timeout(self.frame_timeout);
@@ -312,7 +313,7 @@ impl Transform for Shs {
         stream: ms_core::BoxStream,
         section: &Section,
     ) -> Result<Upgraded, BoxError> {
-        let target = ShsTarget::parse(section)?;
+        let target = ShsTarget::parse(section).map_err(ms_core::classified)?;
         let invite;
         let keypair = match &target.seed {
             Some(seed) => {
@@ -324,7 +325,7 @@ impl Transform for Shs {
         let stream: crate::BoxStream<ms_core::BoxStream> =
             client_handshake(stream, keypair, &target.server, &self.options)
                 .await
-                .map_err(|e: HandshakeError| -> BoxError { Box::new(e) })?
+                .map_err(|e: HandshakeError| ms_core::classified(e))?
                 .with_max_frame_body(self.max_frame_body)
                 .with_frame_timeout(self.frame_timeout);
         Ok(Upgraded {

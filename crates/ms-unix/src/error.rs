@@ -105,3 +105,32 @@ pub enum UnixError {
         source: io::Error,
     },
 }
+
+impl ms_core::Classify for ConfigError {
+    /// Always [`Configuration`](ms_core::ErrorKind::Configuration).
+    fn kind(&self) -> ms_core::ErrorKind {
+        ms_core::ErrorKind::Configuration
+    }
+}
+
+impl ms_core::Classify for UnixError {
+    /// [`Refused`](ms_core::ErrorKind::Refused) when nobody listens at the path,
+    /// [`Timeout`](ms_core::ErrorKind::Timeout) for the connect timeout,
+    /// [`Configuration`](ms_core::ErrorKind::Configuration) when we cannot listen.
+    fn kind(&self) -> ms_core::ErrorKind {
+        use ms_core::ErrorKind;
+        match self {
+            UnixError::InvalidAddress(_) => ErrorKind::InvalidAddress,
+            UnixError::NoSocketPath
+            | UnixError::InUse { .. }
+            | UnixError::NotASocket { .. }
+            | UnixError::Listen { .. } => ErrorKind::Configuration,
+            UnixError::NotFound { .. } | UnixError::Refused { .. } => ErrorKind::Refused,
+            UnixError::TimedOut { .. } => ErrorKind::Timeout,
+            UnixError::Connect { source, .. } => match ErrorKind::from_io(source.kind()) {
+                ErrorKind::Other => ErrorKind::Refused,
+                kind => kind,
+            },
+        }
+    }
+}
