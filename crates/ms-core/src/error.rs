@@ -276,7 +276,10 @@ pub fn kind_of(error: &(dyn std::error::Error + 'static)) -> ErrorKind {
     ErrorKind::Other
 }
 
-fn unwrap_classified<'a>(
+/// The plugin's own error inside a boxed one: the error a [`Classified`] wraps, or the error
+/// itself. For downcasting a [`BoxError`] that a plugin returned (inside [`Error`],
+/// [`Error::plugin_error`] does this).
+pub fn unwrap_classified<'a>(
     error: &'a (dyn std::error::Error + Send + Sync + 'static),
 ) -> &'a (dyn std::error::Error + Send + Sync + 'static) {
     match error.downcast_ref::<Classified>() {

@@ -45,7 +45,7 @@ pub use address::{
 };
 pub use error::{
     Attempt, BoxError, Classified, Classify, Error, ErrorKind, Mismatch, MismatchReason,
-    SectionError, classified, kind_of,
+    SectionError, classified, kind_of, unwrap_classified,
 };
 pub use host::{HostPort, host_to_ascii};
 pub use identity::{AuthValue, Identity, InvalidKey, PublicKey, decode_base64_lenient};

@@ -394,8 +394,12 @@ mod tests {
             err.to_string(),
             "onion is client-only: serve a net stack behind a Tor hidden service"
         );
+        assert_eq!(
+            ms_core::kind_of(err.as_ref()),
+            ms_core::ErrorKind::Configuration
+        );
         assert!(matches!(
-            err.downcast_ref::<OnionError>(),
+            ms_core::unwrap_classified(err.as_ref()).downcast_ref::<OnionError>(),
             Some(OnionError::ClientOnly)
         ));
     }

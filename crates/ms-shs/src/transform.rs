@@ -8,7 +8,8 @@
 //! With a seed, the dialler authenticates as the key pair derived from it instead of its own
 //! identity: that is how SSB invites work.
 //!
-//! Errors from `upgrade_*` are [`HandshakeError`]s inside the [`BoxError`]; downcast to match.
+//! Errors from `upgrade_*` are [`HandshakeError`]s inside the [`BoxError`], classified (see
+//! [`ms_core::Classify`]); downcast [`ms_core::Error::plugin_error`] to match on them.
 
 use std::fmt;
 use std::future::Future;

@@ -3,7 +3,9 @@
 //! [`ConfigError`] says an option given to [`UnixBuilder`](crate::UnixBuilder) is unusable,
 //! before anything touches the file system. [`UnixError`] says what went wrong while dialling
 //! or listening; through `ms_core` it arrives boxed inside [`ms_core::Error::Connect`] or
-//! [`ms_core::Error::Listen`], downcast it to match on it.
+//! [`ms_core::Error::Listen`]; it implements [`ms_core::Classify`], so
+//! [`ms_core::Error::kind`] says what kind of failure it is without downcasting (downcast
+//! [`ms_core::Error::plugin_error`] to match on the details).
 
 use std::io;
 use std::path::PathBuf;
