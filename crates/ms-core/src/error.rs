@@ -614,3 +614,85 @@ fn push_skipped(msg: &mut String, skipped: &[Skipped]) {
         msg.push_str(&skipped.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("plugin: {0}")]
+    struct Plugin(ErrorKind);
+
+    impl Classify for Plugin {
+        fn kind(&self) -> ErrorKind {
+            self.0
+        }
+    }
+
+    fn connect(source: BoxError) -> Error {
+        Error::Connect {
+            stack: "p".into(),
+            address: "p:x".into(),
+            source,
+        }
+    }
+
+    fn attempt(error: Error) -> Attempt {
+        Attempt {
+            address: "p:x".into(),
+            stack: "p".into(),
+            error,
+        }
+    }
+
+    #[test]
+    fn a_classified_plugin_error_keeps_its_kind_message_and_type() {
+        let err = connect(classified(Plugin(ErrorKind::Incompatible)));
+        assert_eq!(err.kind(), ErrorKind::Incompatible);
+        assert_eq!(
+            err.to_string(),
+            "p: cannot connect to p:x: plugin: incompatible"
+        );
+        assert!(err.plugin_error().is_some_and(|e| e.is::<Plugin>()));
+    }
+
+    #[test]
+    fn unclassified_errors_are_read_from_their_io_errors() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(connect(Box::new(refused)).kind(), ErrorKind::Refused);
+        let wrapped = io::Error::other(Plugin(ErrorKind::Rejected));
+        // An io::Error that carries a classified error inside says that error's kind.
+        let inside = io::Error::other(classified(Plugin(ErrorKind::Rejected)));
+        assert_eq!(connect(Box::new(inside)).kind(), ErrorKind::Rejected);
+        assert_eq!(connect(Box::new(wrapped)).kind(), ErrorKind::Other);
+        assert_eq!(connect("text".into()).kind(), ErrorKind::Other);
+    }
+
+    #[test]
+    fn all_failed_takes_the_most_telling_attempt() {
+        let err = Error::AllFailed {
+            attempts: vec![
+                attempt(connect(classified(Plugin(ErrorKind::Refused)))),
+                attempt(connect(classified(Plugin(ErrorKind::Incompatible)))),
+                attempt(Error::Timeout {
+                    stack: "p".into(),
+                    address: "p:x".into(),
+                    after: Duration::from_secs(1),
+                }),
+            ],
+            skipped: Vec::new(),
+        };
+        assert_eq!(err.kind(), ErrorKind::Incompatible);
+        assert!(!err.is_timeout());
+
+        let err = Error::AllFailed {
+            attempts: vec![
+                attempt(connect(classified(Plugin(ErrorKind::Refused)))),
+                attempt(connect(classified(Plugin(ErrorKind::Timeout)))),
+            ],
+            skipped: Vec::new(),
+        };
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(err.is_timeout());
+    }
+}
