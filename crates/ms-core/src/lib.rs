@@ -46,7 +46,10 @@ mod transport;
 pub use address::{
     Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section, Skipped,
 };
-pub use error::{Attempt, BoxError, Error, Mismatch, MismatchReason, SectionError};
+pub use error::{
+    Attempt, BoxError, Classified, Classify, Error, ErrorKind, Mismatch, MismatchReason,
+    SectionError, classified, kind_of, unwrap_classified,
+};
 pub use host::{HostPort, host_to_ascii};
 pub use identity::{AuthValue, Identity, InvalidKey, PublicKey, decode_base64_lenient};
 pub use node::{

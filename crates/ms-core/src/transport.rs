@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::{BoxError, BoxStream, HostPort, Scope, Scopes, Section, SectionError};
+use crate::{BoxError, BoxStream, Scope, Scopes, Section, SectionError};
 
 /// A way to move bytes between two machines: TCP (`net`), WebSockets (`ws`), unix sockets,
 /// Tor (`onion`), or the in-memory transport of `ms-testkit`.
@@ -61,13 +61,13 @@ pub trait Transport: Send + Sync + 'static {
     /// alternatives when the caller prefers a scope, see
     /// [`DialOptions::prefer_scope`](crate::DialOptions::prefer_scope)).
     ///
-    /// The default: `device` for a device-only transport; otherwise, for a `name:host:port`
-    /// section, the host's scope when it is an IP address or `localhost`.
+    /// The default has no opinion about a section's grammar: `device` for a device-only
+    /// transport, `None` otherwise. A transport whose sections name a host says its scope
+    /// itself (`net` and `onion` through [`HostPort::scope`](crate::HostPort::scope), `ws`
+    /// from its URL's host).
     fn scope_of(&self, section: &Section) -> Option<Scope> {
-        if self.scopes().is_device_only() {
-            return Some(Scope::Device);
-        }
-        HostPort::parse_any(section).ok().and_then(|hp| hp.scope())
+        let _ = section;
+        self.scopes().is_device_only().then_some(Scope::Device)
     }
 }
 

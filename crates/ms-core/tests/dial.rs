@@ -183,6 +183,10 @@ impl Transport for Recorder {
     fn understands(&self, section: &Section) -> Result<(), SectionError> {
         ms_core::HostPort::parse(section, "rec").map(|_| ())
     }
+    // A transport that knows its grammar says its scope (the default has no opinion).
+    fn scope_of(&self, section: &Section) -> Option<Scope> {
+        ms_core::HostPort::parse(section, "rec").ok()?.scope()
+    }
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
         let host = ms_core::HostPort::parse(section, "rec")?.host().to_owned();
         self.0.lock().unwrap().push(host);
@@ -191,6 +195,40 @@ impl Transport for Recorder {
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
         Err("no".into())
     }
+}
+
+/// A transport that does not override `scope_of`: the core knows nothing of its grammar.
+struct NoOpinion(Scopes);
+
+#[async_trait]
+impl Transport for NoOpinion {
+    fn name(&self) -> &str {
+        "rec"
+    }
+    fn scopes(&self) -> Scopes {
+        self.0
+    }
+    fn understands(&self, _: &Section) -> Result<(), SectionError> {
+        Ok(())
+    }
+    async fn connect(&self, _: &Section) -> Result<Connected, BoxError> {
+        Err("no".into())
+    }
+    async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
+        Err("no".into())
+    }
+}
+
+#[test]
+fn the_default_scope_of_reads_no_grammar() {
+    let section: Section = "rec:127.0.0.1:1".parse().unwrap();
+    // `host:port` is one plugin's grammar, not the core's: no scope unless the plugin says so.
+    assert_eq!(NoOpinion(Scopes::ALL).scope_of(&section), None);
+    // A device-only transport reaches nothing else.
+    assert_eq!(
+        NoOpinion(Scopes::DEVICE).scope_of(&section),
+        Some(Scope::Device)
+    );
 }
 
 #[tokio::test]

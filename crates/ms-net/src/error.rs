@@ -4,13 +4,15 @@
 //! [`NetBuilder`](crate::NetBuilder) are unusable (a programming or configuration mistake, found
 //! before anything touches the network); [`NetError`] says what went wrong while dialling or
 //! listening. Through `ms_core` a [`NetError`] arrives boxed inside
-//! [`ms_core::Error::Connect`] or [`ms_core::Error::Listen`]; downcast it to match on it.
+//! [`ms_core::Error::Connect`] or [`ms_core::Error::Listen`]; both types implement
+//! [`Classify`], so [`ms_core::Error::kind`] tells the kind of failure without downcasting
+//! (downcast [`ms_core::Error::plugin_error`] to match on the details).
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ms_core::SectionError;
+use ms_core::{Classify, ErrorKind, SectionError};
 
 /// The options given to [`NetBuilder`](crate::NetBuilder) cannot work.
 ///
@@ -50,9 +52,10 @@ pub enum ConfigError {
 /// [`Resolve`](Self::Resolve) (the host name is unknown).
 ///
 /// ```
+/// use ms_core::{Classify, ErrorKind};
 /// use ms_net::NetError;
 /// let err = NetError::Refused { target: "127.0.0.1:9".into() };
-/// assert!(err.is_refused());
+/// assert_eq!(err.kind(), ErrorKind::Refused);
 /// assert_eq!(err.to_string(), "connection refused by 127.0.0.1:9");
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -116,15 +119,38 @@ pub enum NetError {
     },
 }
 
-impl NetError {
-    /// Whether the peer refused the connection (nothing listens there).
-    pub fn is_refused(&self) -> bool {
-        matches!(self, NetError::Refused { .. })
+impl Classify for ConfigError {
+    /// Always [`ErrorKind::Configuration`].
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Configuration
     }
+}
 
-    /// Whether the connect timeout passed.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, NetError::TimedOut { .. })
+impl Classify for NetError {
+    /// [`Refused`](ErrorKind::Refused) when nobody could be reached (refused, unreachable,
+    /// unknown name), [`Timeout`](ErrorKind::Timeout) for the connect timeout,
+    /// [`Configuration`](ErrorKind::Configuration) when we cannot listen.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            NetError::InvalidAddress(_) => ErrorKind::InvalidAddress,
+            NetError::Resolve { .. } | NetError::NoAddresses { .. } | NetError::Refused { .. } => {
+                ErrorKind::Refused
+            }
+            NetError::TimedOut { .. } => ErrorKind::Timeout,
+            NetError::Connect { attempts, .. } => {
+                let kinds = attempts.iter().map(|(_, e)| ErrorKind::from_io(e.kind()));
+                // Every address failed: the most hopeful of them says the most (a reset means
+                // someone was there).
+                if kinds.clone().any(|k| k == ErrorKind::Closed) {
+                    ErrorKind::Closed
+                } else if kinds.clone().all(|k| k == ErrorKind::Timeout) && !attempts.is_empty() {
+                    ErrorKind::Timeout
+                } else {
+                    ErrorKind::Refused
+                }
+            }
+            NetError::AddrInUse { .. } | NetError::Listen { .. } => ErrorKind::Configuration,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ms_core::{
     BoxError, Connected, HostPort, Listener, Scope, Scopes, Section, SectionError, Transport,
+    classified,
 };
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -225,6 +226,11 @@ impl Transport for Net {
         HostPort::parse(section, "net").map(|_| ())
     }
 
+    /// The host's scope when it is an IP address or `localhost` (see [`HostPort::scope`]).
+    fn scope_of(&self, section: &Section) -> Option<Scope> {
+        HostPort::parse(section, "net").ok()?.scope()
+    }
+
     /// `net:<host>:<port>` as the reference prints it: IPv6 bare, an internationalized name in
     /// its ASCII (punycode) form.
     fn canonical(&self, section: &Section) -> Option<Section> {
@@ -236,10 +242,10 @@ impl Transport for Net {
     }
 
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
-        let target = HostPort::parse(section, "net").map_err(NetError::from)?;
+        let target = HostPort::parse(section, "net").map_err(|e| classified(NetError::from(e)))?;
         let span = tracing::debug_span!("net.connect", target = %target);
         async {
-            let (stream, reached) = self.dial(&target).await?;
+            let (stream, reached) = self.dial(&target).await.map_err(classified)?;
             tracing::debug!(%reached, "connected");
             Ok(Connected {
                 stream: Box::new(stream),
@@ -251,7 +257,7 @@ impl Transport for Net {
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
-        Ok(Box::new(self.bind().await?))
+        Ok(Box::new(self.bind().await.map_err(classified)?))
     }
 }
 

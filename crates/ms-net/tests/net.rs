@@ -4,7 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use ms_core::{
-    Error, HostPort, Listener, MultiAddress, MultiServer, Scope, Section, Stack, Transport,
+    Classify, Error, ErrorKind, HostPort, Listener, MultiAddress, MultiServer, Scope, Section,
+    Stack, Transport,
 };
 use ms_net::{ConfigError, Net, NetError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,7 +33,7 @@ async fn connecting_to_a_closed_port_is_refused() {
         .dial(&HostPort::new("127.0.0.1", port))
         .await
         .unwrap_err();
-    assert!(err.is_refused(), "{err:?}");
+    assert!(matches!(err, NetError::Refused { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         format!("connection refused by 127.0.0.1:{port}")
@@ -45,7 +46,9 @@ async fn connecting_to_a_closed_port_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err:?}");
-    assert!(net_error(&err).is_refused());
+    assert!(matches!(net_error(&err), NetError::Refused { .. }));
+    // Classified without downcasting.
+    assert_eq!(err.kind(), ErrorKind::Refused, "{err:?}");
 }
 
 #[tokio::test]
@@ -56,7 +59,8 @@ async fn every_resolved_address_refusing_is_still_refused() {
         .dial(&HostPort::new("localhost", port))
         .await
         .unwrap_err();
-    assert!(err.is_refused(), "{err:?}");
+    assert!(matches!(err, NetError::Refused { .. }), "{err:?}");
+    assert_eq!(Classify::kind(&err), ErrorKind::Refused);
 }
 
 /// A listener that never accepts, with the smallest backlog, filled: once its queue is full the
@@ -95,8 +99,33 @@ async fn connecting_to_a_black_hole_times_out() {
         .dial(&HostPort::new("127.0.0.1", addr.port()))
         .await
         .unwrap_err();
-    assert!(err.is_timeout(), "{err:?}");
+    assert_eq!(Classify::kind(&err), ErrorKind::Timeout, "{err:?}");
     assert!(matches!(err, NetError::TimedOut { after, .. } if after == Duration::from_millis(200)));
+    drop(listener);
+}
+
+#[tokio::test]
+async fn the_connect_timeout_is_a_timeout_through_the_node() {
+    let Some((listener, _fillers, addr)) = black_hole().await else {
+        return;
+    };
+    let net = Net::builder()
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let node = MultiServer::builder()
+        .stack(Stack::new(net))
+        // The node's own deadline never fires: the transport's connect timeout does.
+        .dial_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let err = node
+        .connect(&format!("net:127.0.0.1:{}", addr.port()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err:?}");
+    assert!(err.is_timeout(), "{err:?}");
     drop(listener);
 }
 
@@ -138,7 +167,7 @@ async fn an_unknown_host_name_is_a_resolve_error() {
     // Without any DNS the resolver may also hang until the deadline.
     assert!(
         matches!(err, NetError::Resolve { ref host, .. } if host == "no-such-host.invalid")
-            || err.is_timeout(),
+            || matches!(err, NetError::TimedOut { .. }),
         "{err:?}"
     );
 }

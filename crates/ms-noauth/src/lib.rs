@@ -166,6 +166,13 @@ pub enum NoauthError {
     },
 }
 
+impl ms_core::Classify for NoauthError {
+    /// Always [`Configuration`](ms_core::ErrorKind::Configuration).
+    fn kind(&self) -> ms_core::ErrorKind {
+        ms_core::ErrorKind::Configuration
+    }
+}
+
 #[async_trait]
 impl Transform for Noauth {
     fn name(&self) -> &str {

@@ -41,7 +41,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ms_core::{BoxError, Connected, HostPort, Listener, Scopes, Section, SectionError, Transport};
+use ms_core::{
+    BoxError, Connected, HostPort, Listener, Scope, Scopes, Section, SectionError, Transport,
+    classified,
+};
 use tokio::net::TcpStream;
 use tokio_socks::TargetAddr;
 use tokio_socks::tcp::Socks5Stream;
@@ -142,6 +145,37 @@ pub enum OnionError {
     /// Every proxy failed; the errors are in the order the proxies were tried.
     #[error("{}", all_failed(.0))]
     AllProxiesFailed(Vec<OnionError>),
+}
+
+impl ms_core::Classify for OnionError {
+    /// [`Refused`](ms_core::ErrorKind::Refused) when the proxy is down or cannot reach the
+    /// target, [`Timeout`](ms_core::ErrorKind::Timeout) for the connect timeout,
+    /// [`Configuration`](ms_core::ErrorKind::Configuration) for our own proxy settings,
+    /// [`Incompatible`](ms_core::ErrorKind::Incompatible) when the proxy does not speak SOCKS5;
+    /// for several proxies, the kind of the most telling failure.
+    fn kind(&self) -> ms_core::ErrorKind {
+        use ms_core::ErrorKind;
+        match self {
+            OnionError::ClientOnly | OnionError::NoProxy | OnionError::AuthRequired { .. } => {
+                ErrorKind::Configuration
+            }
+            OnionError::ProxyDown { .. } | OnionError::Refused { .. } => ErrorKind::Refused,
+            OnionError::Protocol { .. } => ErrorKind::Incompatible,
+            OnionError::Timeout { .. } => ErrorKind::Timeout,
+            OnionError::AllProxiesFailed(errors) => {
+                let kinds: Vec<ErrorKind> = errors.iter().map(|e| e.kind()).collect();
+                [
+                    ErrorKind::Refused,
+                    ErrorKind::Timeout,
+                    ErrorKind::Incompatible,
+                    ErrorKind::Configuration,
+                ]
+                .into_iter()
+                .find(|k| kinds.contains(k))
+                .unwrap_or(ErrorKind::Other)
+            }
+        }
+    }
 }
 
 fn all_failed(errors: &[OnionError]) -> String {
@@ -301,9 +335,15 @@ impl Transport for OnionTransport {
         HostPort::parse(section, "onion").map(|_| ())
     }
 
+    /// The host's scope when it is an IP address or `localhost` (see [`HostPort::scope`]); an
+    /// `.onion` name has none that can be told without Tor.
+    fn scope_of(&self, section: &Section) -> Option<Scope> {
+        HostPort::parse(section, "onion").ok()?.scope()
+    }
+
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
-        let target = HostPort::parse(section, "onion")?;
-        let stream = self.dial(&target).await?;
+        let target = HostPort::parse(section, "onion").map_err(classified)?;
+        let stream = self.dial(&target).await.map_err(classified)?;
         Ok(Connected {
             stream: Box::new(stream),
             remote: target.to_section("onion")?,
@@ -311,7 +351,7 @@ impl Transport for OnionTransport {
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
-        Err(Box::new(OnionError::ClientOnly))
+        Err(classified(OnionError::ClientOnly))
     }
 
     /// `false`: a node with an `onion` stack serves its other stacks and only dials this one.
@@ -354,8 +394,12 @@ mod tests {
             err.to_string(),
             "onion is client-only: serve a net stack behind a Tor hidden service"
         );
+        assert_eq!(
+            ms_core::kind_of(err.as_ref()),
+            ms_core::ErrorKind::Configuration
+        );
         assert!(matches!(
-            err.downcast_ref::<OnionError>(),
+            ms_core::unwrap_classified(err.as_ref()).downcast_ref::<OnionError>(),
             Some(OnionError::ClientOnly)
         ));
     }

@@ -174,7 +174,9 @@ async fn onion_is_client_only_and_a_node_serves_its_other_stacks() {
     let onion = OnionTransport::new();
     assert!(!onion.can_listen());
     let err = onion.listen().await.err().expect("onion listened");
-    let err = err.downcast_ref::<OnionError>().expect("not an OnionError");
+    let err = ms_core::unwrap_classified(err.as_ref())
+        .downcast_ref::<OnionError>()
+        .expect("not an OnionError");
     assert!(matches!(err, OnionError::ClientOnly), "{err}");
     assert!(
         err.to_string()

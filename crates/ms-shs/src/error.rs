@@ -1,14 +1,15 @@
 //! Errors of the handshake and of box-stream.
 //!
-//! [`HandshakeError`] variants fall into three groups a caller can match on: the peer misbehaved or
-//! does not share our keys ([`InvalidChallenge`](HandshakeError::InvalidChallenge) …
-//! [`LowOrderPoint`](HandshakeError::LowOrderPoint)), a local decision
-//! ([`Rejected`](HandshakeError::Rejected)), or the transport failed
-//! ([`PeerHungUp`](HandshakeError::PeerHungUp), [`Timeout`](HandshakeError::Timeout),
-//! [`Io`](HandshakeError::Io)). The sans-IO core only produces the first two groups.
+//! Both error types implement [`ms_core::Classify`]: through `ms_core`, [`ms_core::Error::kind`]
+//! says whether the peer is incompatible (another network key), misbehaved, rejected or was
+//! rejected, timed out or hung up, without downcasting (see the `Classify` impl of
+//! [`HandshakeError`] for the mapping). The sans-IO core only produces the variants about
+//! the peer's messages and [`Rejected`](HandshakeError::Rejected).
 
 use std::fmt;
 use std::io;
+
+use ms_core::ErrorKind;
 
 /// The two ends of a handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,19 +152,57 @@ fn hang_up_hint(message: Message) -> &'static str {
     }
 }
 
-impl HandshakeError {
-    /// True when the peer sent something that failed a check (as opposed to hanging up, timing
-    /// out, a transport error or our own rejection).
-    pub fn is_peer_misbehaviour(&self) -> bool {
-        matches!(
-            self,
-            HandshakeError::InvalidChallenge { .. }
-                | HandshakeError::ServerKeyMismatch
-                | HandshakeError::InvalidAccept
-                | HandshakeError::BadSignature { .. }
-                | HandshakeError::InvalidPublicKey { .. }
-                | HandshakeError::LowOrderPoint
-        )
+impl ms_core::Classify for HandshakeError {
+    /// - [`Incompatible`](ErrorKind::Incompatible): a hello with the wrong HMAC (a different
+    ///   network key, or not secret-handshake at all), a client that dialled another server
+    ///   key, and a server that hangs up right after our hello (what a server with another
+    ///   network key does: it cannot answer).
+    /// - [`Rejected`](ErrorKind::Rejected): our authorization refused the client, and a server
+    ///   that hangs up right after our authentication (what a server that does not authorize
+    ///   us does).
+    /// - [`PeerMisbehaved`](ErrorKind::PeerMisbehaved): a bad signature, an invalid key or
+    ///   curve point, an accept message that does not open.
+    /// - [`Timeout`](ErrorKind::Timeout), [`Closed`](ErrorKind::Closed) (any other hang-up),
+    ///   the I/O error's own kind, and [`Other`](ErrorKind::Other) for missing randomness.
+    ///
+    /// A server that hangs up is ambiguous on the wire (it may also be overloaded); the kind
+    /// names what the protocol says the hang-up means, the message says both.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HandshakeError::InvalidChallenge { .. } | HandshakeError::ServerKeyMismatch => {
+                ErrorKind::Incompatible
+            }
+            HandshakeError::InvalidAccept
+            | HandshakeError::BadSignature { .. }
+            | HandshakeError::InvalidPublicKey { .. }
+            | HandshakeError::LowOrderPoint => ErrorKind::PeerMisbehaved,
+            HandshakeError::Rejected => ErrorKind::Rejected,
+            HandshakeError::PeerHungUp { waiting_for } => match waiting_for {
+                Message::ServerHello => ErrorKind::Incompatible,
+                Message::ServerAccept => ErrorKind::Rejected,
+                Message::ClientHello | Message::ClientAuth => ErrorKind::Closed,
+            },
+            HandshakeError::Timeout => ErrorKind::Timeout,
+            HandshakeError::Io(e) => ErrorKind::from_io(e.kind()),
+            HandshakeError::Randomness(_) => ErrorKind::Other,
+        }
+    }
+}
+
+impl ms_core::Classify for BoxStreamError {
+    /// [`PeerMisbehaved`](ErrorKind::PeerMisbehaved) for a box that does not open (tampered),
+    /// [`Closed`](ErrorKind::Closed) for a stream that ended early,
+    /// [`Timeout`](ErrorKind::Timeout) for a frame that did not finish in time.
+    fn kind(&self) -> ErrorKind {
+        match self {
+            BoxStreamError::InvalidHeader | BoxStreamError::InvalidBody => {
+                ErrorKind::PeerMisbehaved
+            }
+            BoxStreamError::MissingGoodbye | BoxStreamError::TruncatedFrame { .. } => {
+                ErrorKind::Closed
+            }
+            BoxStreamError::FrameTimeout { .. } => ErrorKind::Timeout,
+        }
     }
 }
 

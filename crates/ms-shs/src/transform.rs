@@ -8,7 +8,8 @@
 //! With a seed, the dialler authenticates as the key pair derived from it instead of its own
 //! identity: that is how SSB invites work.
 //!
-//! Errors from `upgrade_*` are [`HandshakeError`]s inside the [`BoxError`]; downcast to match.
+//! Errors from `upgrade_*` are [`HandshakeError`]s inside the [`BoxError`], classified (see
+//! [`ms_core::Classify`]); downcast [`ms_core::Error::plugin_error`] to match on them.
 
 use std::fmt;
 use std::future::Future;
@@ -292,7 +293,8 @@ impl Transform for Shs {
             server_handshake(stream, &self.keypair, &self.options, move |client| {
                 authorize(client)
             })
-            .await?;
+            .await
+            .map_err(ms_core::classified)?;
         let stream = stream
             .with_max_frame_body(self.max_frame_body)
             .with_frame_timeout(self.frame_timeout);
@@ -312,7 +314,7 @@ impl Transform for Shs {
         stream: ms_core::BoxStream,
         section: &Section,
     ) -> Result<Upgraded, BoxError> {
-        let target = ShsTarget::parse(section)?;
+        let target = ShsTarget::parse(section).map_err(ms_core::classified)?;
         let invite;
         let keypair = match &target.seed {
             Some(seed) => {
@@ -324,7 +326,7 @@ impl Transform for Shs {
         let stream: crate::BoxStream<ms_core::BoxStream> =
             client_handshake(stream, keypair, &target.server, &self.options)
                 .await
-                .map_err(|e: HandshakeError| -> BoxError { Box::new(e) })?
+                .map_err(|e: HandshakeError| ms_core::classified(e))?
                 .with_max_frame_body(self.max_frame_body)
                 .with_frame_timeout(self.frame_timeout);
         Ok(Upgraded {

@@ -10,7 +10,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use ms_core::{Builder, Connection, Error, MultiAddress, MultiServer, Scope, Server};
+use ms_core::{
+    Builder, Connection, DialOptions, Error, ErrorKind, MultiAddress, MultiServer, Scope, Server,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
@@ -81,6 +83,8 @@ macro_rules! conformance {
             aborts_during_a_dial,
             keeps_connections_when_the_listener_closes,
             fails_to_dial_a_dead_address,
+            classifies_a_dead_address_as_refused,
+            classifies_a_black_hole_as_a_timeout,
             rejects_bad_addresses,
             a_slow_application_does_not_block_new_handshakes,
             keeps_the_connection_slot_until_the_stream_is_dropped
@@ -400,6 +404,48 @@ pub async fn fails_to_dial_a_dead_address(make: &dyn Fn() -> Fixture) {
             }
             Err(_) => {}
         }
+    })
+    .await
+}
+
+/// A dial to the dead address says [`ErrorKind::Refused`] through [`Error::kind`]: the
+/// transport classifies its errors (see [`ms_core::Classify`]).
+pub async fn classifies_a_dead_address_as_refused(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("classifies_a_dead_address_as_refused", async {
+        let err = match f.client.connect(&f.dead_address).await {
+            Ok(conn) => panic!("dialled a dead address: {conn:?}"),
+            Err(err) => err,
+        };
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Refused,
+            "dialling the dead address {}: {err}",
+            f.dead_address
+        );
+    })
+    .await
+}
+
+/// A dial to the black hole that runs out of time says [`ErrorKind::Timeout`], whichever
+/// deadline fires first (the transport's own or the attempt's). Skipped without a black hole.
+pub async fn classifies_a_black_hole_as_a_timeout(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    let Some(target) = f.black_hole.clone() else {
+        return;
+    };
+    bounded("classifies_a_black_hole_as_a_timeout", async {
+        let address: MultiAddress = target.parse().expect("the black hole parses");
+        let options = DialOptions {
+            attempt_timeout: Duration::from_millis(300),
+            ..DialOptions::default()
+        };
+        let err = match f.client.connect_with(&address, &options).await {
+            Ok(conn) => panic!("dialled the black hole: {conn:?}"),
+            Err(err) => err,
+        };
+        assert_eq!(err.kind(), ErrorKind::Timeout, "dialling {target}: {err}");
+        assert!(err.is_timeout());
     })
     .await
 }

@@ -3,7 +3,9 @@
 //! [`ConfigError`] says an option given to [`UnixBuilder`](crate::UnixBuilder) is unusable,
 //! before anything touches the file system. [`UnixError`] says what went wrong while dialling
 //! or listening; through `ms_core` it arrives boxed inside [`ms_core::Error::Connect`] or
-//! [`ms_core::Error::Listen`], downcast it to match on it.
+//! [`ms_core::Error::Listen`]; it implements [`ms_core::Classify`], so
+//! [`ms_core::Error::kind`] says what kind of failure it is without downcasting (downcast
+//! [`ms_core::Error::plugin_error`] to match on the details).
 
 use std::io;
 use std::path::PathBuf;
@@ -104,4 +106,33 @@ pub enum UnixError {
         #[source]
         source: io::Error,
     },
+}
+
+impl ms_core::Classify for ConfigError {
+    /// Always [`Configuration`](ms_core::ErrorKind::Configuration).
+    fn kind(&self) -> ms_core::ErrorKind {
+        ms_core::ErrorKind::Configuration
+    }
+}
+
+impl ms_core::Classify for UnixError {
+    /// [`Refused`](ms_core::ErrorKind::Refused) when nobody listens at the path,
+    /// [`Timeout`](ms_core::ErrorKind::Timeout) for the connect timeout,
+    /// [`Configuration`](ms_core::ErrorKind::Configuration) when we cannot listen.
+    fn kind(&self) -> ms_core::ErrorKind {
+        use ms_core::ErrorKind;
+        match self {
+            UnixError::InvalidAddress(_) => ErrorKind::InvalidAddress,
+            UnixError::NoSocketPath
+            | UnixError::InUse { .. }
+            | UnixError::NotASocket { .. }
+            | UnixError::Listen { .. } => ErrorKind::Configuration,
+            UnixError::NotFound { .. } | UnixError::Refused { .. } => ErrorKind::Refused,
+            UnixError::TimedOut { .. } => ErrorKind::Timeout,
+            UnixError::Connect { source, .. } => match ErrorKind::from_io(source.kind()) {
+                ErrorKind::Other => ErrorKind::Refused,
+                kind => kind,
+            },
+        }
+    }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ms_core::{BoxError, Connected, Listener, Scopes, Section, SectionError, Transport};
+use ms_core::{
+    BoxError, Connected, Listener, Scopes, Section, SectionError, Transport, classified,
+};
 use tokio::net::UnixStream;
 use tracing::Instrument as _;
 
@@ -194,10 +196,10 @@ impl Transport for Unix {
     }
 
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
-        let path = Path::new(parse(section).map_err(UnixError::from)?);
+        let path = Path::new(parse(section).map_err(|e| classified(UnixError::from(e)))?);
         let span = tracing::debug_span!("unix.connect", path = %path.display());
         async {
-            let stream = self.dial(path).await?;
+            let stream = self.dial(path).await.map_err(classified)?;
             tracing::debug!("connected");
             Ok(Connected {
                 stream: Box::new(stream),
@@ -209,7 +211,7 @@ impl Transport for Unix {
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
-        Ok(Box::new(self.bind().await?))
+        Ok(Box::new(self.bind().await.map_err(classified)?))
     }
 }
 

@@ -1,27 +1,17 @@
 //! Errors of the `ws` transport.
 //!
 //! [`WsError`] is the concrete type inside the `BoxError`s this crate hands to `ms-core`
-//! (downcast to match on it). Its variants fall in three groups that [`WsError::kind`] names:
-//! the configuration is wrong, the network failed, or the peer misbehaved.
+//! (downcast [`ms_core::Error::plugin_error`] to match on it). It implements
+//! [`ms_core::Classify`], so [`ms_core::Error::kind`] says what kind of failure it is without
+//! downcasting: our configuration, nobody there, a timeout, a peer that is not a WebSocket
+//! (or TLS) server, a peer that misbehaved or was refused, or a connection that broke.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What a [`WsError`] is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// Our configuration is wrong (unreadable certificate, no address to bind).
-    Config,
-    /// The network failed or a deadline passed.
-    Network,
-    /// The peer did something it must not (bad HTTP, a failed WebSocket or TLS handshake), or
-    /// was refused (`verify_client`).
-    Peer,
-    /// The connection was ordinary HTTP to a server without an HTTP handler (answered `426`).
-    NotWebSocket,
-}
+use ms_core::ErrorKind;
 
 /// What went wrong in the `ws` transport.
 #[derive(Debug, thiserror::Error)]
@@ -133,32 +123,55 @@ pub enum WsError {
     },
 }
 
-impl WsError {
-    /// Which group the error belongs to.
+impl ms_core::Classify for WsError {
+    /// - [`Configuration`](ErrorKind::Configuration): unreadable PEM files, a TLS setting
+    ///   rustls refuses, a bind host or address we cannot use.
+    /// - [`Refused`](ErrorKind::Refused): the URL's host does not resolve or accepts no TCP
+    ///   connection.
+    /// - [`Incompatible`](ErrorKind::Incompatible): the TLS or WebSocket handshake failed (the
+    ///   peer is not a WebSocket or TLS server, or answered the upgrade with another status),
+    ///   or a plain HTTP request reached a server without an HTTP handler.
+    /// - [`PeerMisbehaved`](ErrorKind::PeerMisbehaved): a request we cannot use.
+    /// - [`Rejected`](ErrorKind::Rejected): `verify_client` refused the upgrade.
+    /// - [`Timeout`](ErrorKind::Timeout), and [`Closed`](ErrorKind::Closed) (or the I/O
+    ///   error's kind) when the connection broke during set-up.
     ///
     /// ```
-    /// use ms_ws::{ErrorKind, WsError};
+    /// use ms_core::{Classify, ErrorKind};
+    /// use ms_ws::WsError;
     /// let err = WsError::Timeout { what: "connecting".into(), after: std::time::Duration::from_secs(1) };
-    /// assert_eq!(err.kind(), ErrorKind::Network);
+    /// assert_eq!(err.kind(), ErrorKind::Timeout);
     /// ```
-    pub fn kind(&self) -> ErrorKind {
+    fn kind(&self) -> ErrorKind {
         match self {
             WsError::ReadPem { .. }
             | WsError::EmptyPem { .. }
             | WsError::TlsConfig(_)
-            | WsError::Config(_)
-            | WsError::Tcp(ms_net::NetError::AddrInUse { .. } | ms_net::NetError::Listen { .. }) => {
-                ErrorKind::Config
-            }
-            WsError::Tcp(_)
-            | WsError::Timeout { .. }
-            | WsError::Io { .. }
-            | WsError::ClosedEarly { .. } => ErrorKind::Network,
-            WsError::Tls { .. }
-            | WsError::Handshake { .. }
-            | WsError::BadRequest { .. }
-            | WsError::UpgradeRefused { .. } => ErrorKind::Peer,
-            WsError::NotWebSocket { .. } => ErrorKind::NotWebSocket,
+            | WsError::Config(_) => ErrorKind::Configuration,
+            // TCP is ms-net's: its own classification.
+            WsError::Tcp(e) => ms_core::Classify::kind(e),
+            WsError::Timeout { .. } => ErrorKind::Timeout,
+            WsError::Io { source, .. } => match ErrorKind::from_io(source.kind()) {
+                ErrorKind::Other => ErrorKind::Closed,
+                kind => kind,
+            },
+            WsError::ClosedEarly { .. } => ErrorKind::Closed,
+            WsError::Tls { source, .. } => match ErrorKind::from_io(source.kind()) {
+                kind @ (ErrorKind::Closed | ErrorKind::Timeout) => kind,
+                _ => ErrorKind::Incompatible,
+            },
+            WsError::Handshake { source, .. } => match source.as_ref() {
+                tokio_tungstenite::tungstenite::Error::Io(e) => {
+                    match ErrorKind::from_io(e.kind()) {
+                        ErrorKind::Other => ErrorKind::Closed,
+                        kind => kind,
+                    }
+                }
+                _ => ErrorKind::Incompatible,
+            },
+            WsError::NotWebSocket { .. } => ErrorKind::Incompatible,
+            WsError::BadRequest { .. } => ErrorKind::PeerMisbehaved,
+            WsError::UpgradeRefused { .. } => ErrorKind::Rejected,
         }
     }
 }

@@ -96,7 +96,7 @@ pub mod tls;
 mod transport;
 mod url;
 
-pub use error::{ErrorKind, WsError};
+pub use error::WsError;
 pub use http::{HttpHandler, HttpRequest, HttpResponse, MAX_HEADERS};
 pub use stream::{Keepalive, WsStream};
 pub use transport::{IoStream, WsBuilder, WsListener, WsOptions, WsTransport};

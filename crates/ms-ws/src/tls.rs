@@ -157,7 +157,10 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        assert_eq!(
+            ms_core::Classify::kind(&err),
+            ms_core::ErrorKind::Configuration
+        );
     }
 
     #[test]

@@ -510,6 +510,20 @@ impl Transport for WsTransport {
         WsUrl::parse(section).map(|_| ())
     }
 
+    /// The scope of the URL's host when it is an IP address (by its range) or `localhost`
+    /// (`device`); `None` for other names.
+    fn scope_of(&self, section: &Section) -> Option<Scope> {
+        let url = WsUrl::parse(section).ok()?;
+        let host = url.host();
+        let ip = host.split_once('%').map_or(host, |(ip, _)| ip);
+        match ip.parse() {
+            Ok(ip) => Some(Scope::of_ip(ip)),
+            Err(_) => host
+                .eq_ignore_ascii_case("localhost")
+                .then_some(Scope::Device),
+        }
+    }
+
     /// The URL as the reference prints it: scheme and host in lower case, an internationalized
     /// name in its ASCII (punycode) form, the default port left out.
     fn canonical(&self, section: &Section) -> Option<Section> {
@@ -518,8 +532,8 @@ impl Transport for WsTransport {
     }
 
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
-        let url = WsUrl::parse(section)?;
-        let stream = self.dial(&url).await?;
+        let url = WsUrl::parse(section).map_err(ms_core::classified)?;
+        let stream = self.dial(&url).await.map_err(ms_core::classified)?;
         Ok(Connected {
             stream: Box::new(stream),
             remote: url.to_section()?,
@@ -595,7 +609,7 @@ impl Listener for WsListener {
                 Ok(None) => Err(Box::new(ms_core::HandledByTransport::new(format!(
                     "plain HTTP request from {peer} answered by the handler"
                 ))) as BoxError),
-                Err(error) => Err(Box::new(error) as BoxError),
+                Err(error) => Err(ms_core::classified(error)),
             }
         };
         Ok(Accepted::pending(setup, remote))

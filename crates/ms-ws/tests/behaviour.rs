@@ -386,8 +386,13 @@ async fn a_dead_port_lists_the_refused_address() {
         .connect(&format!("ws://localhost:{}", common::dead_port()))
         .await
         .unwrap_err();
+    assert_eq!(err.kind(), ms_core::ErrorKind::Refused, "{err}");
     match err.plugin_error().and_then(|e| e.downcast_ref::<WsError>()) {
-        Some(WsError::Tcp(tcp)) => assert!(tcp.is_refused(), "{tcp:?}"),
+        Some(WsError::Tcp(tcp)) => assert_eq!(
+            ms_core::Classify::kind(tcp),
+            ms_core::ErrorKind::Refused,
+            "{tcp:?}"
+        ),
         _ => panic!("{err}"),
     }
 }

@@ -3,7 +3,7 @@
 use ms_core::{Error, MultiAddress, MultiServer};
 
 use crate::addr;
-use crate::error::Failure;
+use crate::error::{Failure, explain, failed_transform};
 use crate::pump::{self, Connected, EndOfInput};
 
 /// Dials `address`, then copies stdin to the connection and the connection to stdout until
@@ -35,33 +35,29 @@ pub async fn run(
         })
 }
 
-/// One line: the address as given and why it could not be reached (every attempt's error
-/// when several alternatives were tried). Exit 2 when the address is the problem.
+/// One line: the address as given, what kind of failure it was in plain words
+/// ([`explain`], from [`Error::kind`]), then the details (every attempt's error when several
+/// alternatives were tried). Exit 2 when the address is the problem.
 fn connect_failure(input: &str, error: &Error) -> Failure {
-    let message = match error {
-        Error::Connect {
-            stack,
-            address,
-            source,
-        } => format!("cannot connect to {address} ({stack}): {source}"),
-        Error::Timeout {
-            stack,
-            address,
-            after,
-        } => format!(
-            "cannot connect to {address} ({stack}): no connection within {}",
-            humantime(*after)
-        ),
+    let detail = match error {
+        Error::Connect { stack, source, .. } => format!("{stack}: {source}"),
+        Error::Timeout { stack, after, .. } => {
+            format!("{stack}: no connection within {}", humantime(*after))
+        }
         Error::Transform {
             stack,
             transform,
             address,
             source,
-        } => format!(
-            "cannot connect to {input} ({stack}): {transform} with {address} failed: {source}"
-        ),
+        } => format!("{stack}: {transform} with {address} failed: {source}"),
+        other => other.to_string(),
+    };
+    let message = match error {
         Error::Unsupported { .. } | Error::Address(_) => error.to_string(),
-        other => format!("cannot connect to {input}: {other}"),
+        _ => match explain(error.kind(), failed_transform(error)) {
+            Some(why) => format!("cannot connect to {input}: {why} ({detail})"),
+            None => format!("cannot connect to {input}: {detail}"),
+        },
     };
     if addr::is_input_error(error) {
         Failure::usage(message)
@@ -75,5 +71,44 @@ fn humantime(d: std::time::Duration) -> String {
         format!("{} s", d.as_secs())
     } else {
         format!("{:.3} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_leads_with_the_kind_of_failure() {
+        let refused = Error::Connect {
+            stack: "net~shs".into(),
+            address: "net:127.0.0.1:9".into(),
+            source: ms_core::classified(ms_net::NetError::Refused {
+                target: "127.0.0.1:9".into(),
+            }),
+        };
+        let failure = connect_failure("net:127.0.0.1:9~shs:k", &refused);
+        assert_eq!(
+            failure.message,
+            "cannot connect to net:127.0.0.1:9~shs:k: nobody is listening there \
+             (net~shs: connection refused by 127.0.0.1:9)"
+        );
+
+        let wrong_key = Error::Transform {
+            stack: "net~shs".into(),
+            transform: "shs".into(),
+            address: "net:127.0.0.1:8008".into(),
+            source: ms_core::classified(ms_shs::HandshakeError::PeerHungUp {
+                waiting_for: ms_shs::Message::ServerHello,
+            }),
+        };
+        let failure = connect_failure("net:127.0.0.1:8008~shs:k", &wrong_key);
+        assert!(
+            failure.message.starts_with(
+                "cannot connect to net:127.0.0.1:8008~shs:k: the peer uses a different network key"
+            ),
+            "{}",
+            failure.message
+        );
     }
 }

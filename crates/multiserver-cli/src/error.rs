@@ -3,6 +3,8 @@
 use std::fmt;
 use std::process::ExitCode;
 
+use ms_core::{Error, ErrorKind};
+
 /// Exit code of a failure at run time (cannot connect, cannot listen, file exists, ...).
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code of invalid input: a malformed address, an unusable flag value (clap uses it too).
@@ -97,6 +99,41 @@ pub fn is_missing_goodbye(error: &std::io::Error) -> bool {
         .is_some_and(|e| matches!(e, ms_shs::BoxStreamError::MissingGoodbye))
 }
 
+/// What a kind of failure means for the user, in a few words, or `None` when the error's own
+/// message says it all (an invalid address, an abort). `transform` is the transform that
+/// failed, when one did: `shs` failures get hints about keys.
+pub fn explain(kind: ErrorKind, transform: Option<&str>) -> Option<&'static str> {
+    let shs = transform == Some("shs");
+    Some(match kind {
+        ErrorKind::Refused => "nobody is listening there",
+        ErrorKind::Timeout => "no answer in time (the peer or the path to it is slow or silent)",
+        ErrorKind::Incompatible if shs => {
+            "the peer uses a different network key (--app-key) or protocol"
+        }
+        ErrorKind::Incompatible => "the peer speaks a different protocol",
+        ErrorKind::PeerMisbehaved => "the peer broke the protocol (tampered or garbled data)",
+        ErrorKind::Rejected if shs => {
+            "the peer did not accept us (not authorized, or it is not the key we dialled)"
+        }
+        ErrorKind::Rejected => "the peer refused us",
+        ErrorKind::Closed => "the connection broke",
+        ErrorKind::Configuration => "our own settings are unusable",
+        _ => return None,
+    })
+}
+
+/// The transform whose failure decided the error's kind, if a transform failed.
+pub fn failed_transform(error: &Error) -> Option<&str> {
+    match error {
+        Error::Transform { transform, .. } => Some(transform),
+        Error::AllFailed { attempts, .. } => attempts
+            .iter()
+            .find(|a| a.error.kind() == error.kind())
+            .and_then(|a| failed_transform(&a.error)),
+        _ => None,
+    }
+}
+
 /// Collapses line breaks so that a message is always one line.
 pub fn one_line(text: &str) -> String {
     text.split(['\n', '\r'])
@@ -109,6 +146,29 @@ pub fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_failure_of_a_peer_is_explained() {
+        for kind in [
+            ErrorKind::Refused,
+            ErrorKind::Timeout,
+            ErrorKind::Incompatible,
+            ErrorKind::PeerMisbehaved,
+            ErrorKind::Rejected,
+            ErrorKind::Closed,
+            ErrorKind::Configuration,
+        ] {
+            assert!(explain(kind, None).is_some(), "{kind}");
+        }
+        assert_eq!(explain(ErrorKind::Aborted, None), None);
+        let shs = explain(ErrorKind::Incompatible, Some("shs")).unwrap();
+        assert!(shs.contains("network key"), "{shs}");
+        assert!(
+            !explain(ErrorKind::Incompatible, Some("noauth"))
+                .unwrap()
+                .contains("key")
+        );
+    }
 
     #[test]
     fn messages_are_one_line() {
