@@ -46,6 +46,7 @@ pub enum WsError {
         path: PathBuf,
     },
     /// rustls refused the certificate, key or settings.
+    #[cfg(feature = "wss")]
     #[error("TLS configuration: {0}")]
     TlsConfig(#[source] rustls::Error),
     /// The configured bind host did not resolve.
@@ -167,9 +168,10 @@ impl WsError {
     /// ```
     pub fn kind(&self) -> ErrorKind {
         match self {
+            #[cfg(feature = "wss")]
+            WsError::TlsConfig(_) => ErrorKind::Config,
             WsError::ReadPem { .. }
             | WsError::EmptyPem { .. }
-            | WsError::TlsConfig(_)
             | WsError::BindHost { .. }
             | WsError::Bind { .. } => ErrorKind::Config,
             WsError::Resolve { .. }

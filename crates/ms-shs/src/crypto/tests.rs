@@ -149,6 +149,10 @@ fn verify_decides_like_verify_strict() {
         cases.push((identity, sig));
         cases.push((identity, small_r));
         cases.push(([0; 32], sig));
+        // The signer's own forgery with R = identity: only the small-order check refuses it.
+        let forged = identity_r_signature(&[seed; 32], &msg);
+        assert!(!strict(&public, &msg, &forged));
+        cases.push((public, forged));
         for (public, sig) in cases {
             assert_eq!(
                 PeerKey::compute(&public).verify(&msg, &sig),
@@ -190,6 +194,10 @@ enum Tamper {
     },
     /// Replace `R` with one of the small-order points' encodings (`index` % 8).
     SmallR(u8),
+    /// The signer, knowing its secret, signs with `R` = the identity and `S = k·a`: the
+    /// cofactorless equation holds (`[S]B - [k]A = O = R`), so only the small-order check on
+    /// `R` refuses it.
+    IdentityR,
     /// Replace the key with a small-order point's encoding.
     SmallKey(u8),
     /// `S + ℓ` (malleation).
@@ -211,12 +219,37 @@ fn tamper() -> impl Strategy<Value = Tamper> {
         Just(Tamper::None),
         (any::<[u8; 64]>(), any::<[u8; 32]>()).prop_map(|(sig, key)| Tamper::Flip { sig, key }),
         any::<u8>().prop_map(Tamper::SmallR),
+        Just(Tamper::IdentityR),
         any::<u8>().prop_map(Tamper::SmallKey),
         Just(Tamper::Malleate),
         any::<u8>().prop_map(Tamper::MixedKey),
         any::<u8>().prop_map(Tamper::NonCanonicalKey),
         (any::<[u8; 64]>(), any::<[u8; 32]>()).prop_map(|(sig, key)| Tamper::Random { sig, key }),
     ]
+}
+
+/// A signature by `seed`'s key with `R` = the identity, which satisfies the cofactorless
+/// verification equation (see [`Tamper::IdentityR`]).
+fn identity_r_signature(seed: &[u8; 32], msg: &[u8]) -> [u8; 64] {
+    use sha2::Digest as _;
+    let hash: [u8; 64] = sha2::Sha512::digest(seed).into();
+    let mut scalar = [0u8; 32];
+    scalar.copy_from_slice(&hash[..32]);
+    let a = Scalar::from_bytes_mod_order(clamp(scalar));
+    let public = SigningKey::from_bytes(seed).verifying_key().to_bytes();
+    let mut r = [0u8; 32];
+    r[0] = 1;
+    let k: [u8; 64] = sha2::Sha512::new()
+        .chain_update(r)
+        .chain_update(public)
+        .chain_update(msg)
+        .finalize()
+        .into();
+    let s = Scalar::from_bytes_mod_order_wide(&k) * a;
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&r);
+    sig[32..].copy_from_slice(s.as_bytes());
+    sig
 }
 
 /// The encodings of the eight points of small order (the torsion subgroup).
@@ -253,6 +286,7 @@ proptest! {
             Tamper::SmallR(i) => {
                 sig[..32].copy_from_slice(&small_order_points()[usize::from(i % 8)]);
             }
+            Tamper::IdentityR => sig = identity_r_signature(&seed, &msg),
             Tamper::SmallKey(i) => public = small_order_points()[usize::from(i % 8)],
             Tamper::Malleate => {
                 let s = add_group_order(sig[32..].try_into().unwrap());
