@@ -2,7 +2,7 @@
 //!
 //! Measures seal and open of one box-stream body (100 bytes and the 4096-byte maximum) with every
 //! candidate backend, detached MAC where the library offers it (that is what box-stream does).
-//! libsodium is only measured with the (default) `libsodium` feature (it is built from C sources).
+//! libsodium is only measured with the (default) `native` feature (it is built from C sources).
 //!
 //! ```text
 //! cargo bench -p ms-shs --bench secretbox_backends
@@ -85,7 +85,7 @@ fn dryoc(c: &mut Criterion) {
     group.finish();
 }
 
-#[cfg(feature = "libsodium")]
+#[cfg(feature = "native")]
 fn libsodium(c: &mut Criterion) {
     use libsodium_rs::crypto_secretbox::{Key, Nonce, open, seal};
 
@@ -108,7 +108,7 @@ fn libsodium(c: &mut Criterion) {
     group.finish();
 }
 
-#[cfg(not(feature = "libsodium"))]
+#[cfg(not(feature = "native"))]
 fn libsodium(_: &mut Criterion) {}
 
 criterion_group!(benches, rustcrypto, dryoc, libsodium);

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
 
 use crate::crypto;
@@ -94,9 +93,9 @@ impl From<ms_core::InvalidKey> for KeyError {
 /// ```
 #[derive(Clone)]
 pub struct Keypair {
-    signing: SigningKey,
     public: PublicKey,
-    /// The key prepared for the handshake (signing, X25519), shared by clones.
+    /// The secret, held once by the crypto provider and prepared for the handshake (signing,
+    /// X25519); shared by clones.
     long_term: Arc<crypto::LongTermKey>,
 }
 
@@ -109,12 +108,9 @@ impl Keypair {
 
     /// The key pair for a 32-byte seed (`crypto_sign_seed_keypair`), e.g. an SSB invite seed.
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        let signing = crypto::signing_key(seed);
-        let public = PublicKey(signing.verifying_key().to_bytes());
-        let long_term = Arc::new(crypto::LongTermKey::new(&signing));
+        let long_term = Arc::new(crypto::LongTermKey::from_seed(seed));
         Self {
-            signing,
-            public,
+            public: PublicKey(long_term.public()),
             long_term,
         }
     }
@@ -133,12 +129,15 @@ impl Keypair {
 
     /// libsodium's 64-byte secret key layout `seed ‖ public key`.
     pub fn to_libsodium_secret(&self) -> Zeroizing<[u8; 64]> {
-        Zeroizing::new(self.signing.to_keypair_bytes())
+        let mut secret = Zeroizing::new([0u8; 64]);
+        secret[..32].copy_from_slice(self.long_term.seed());
+        secret[32..].copy_from_slice(&self.public.0);
+        secret
     }
 
     /// The 32-byte seed the key pair was derived from.
     pub fn seed(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.signing.to_bytes())
+        Zeroizing::new(*self.long_term.seed())
     }
 
     /// The public key (identity).

@@ -12,9 +12,11 @@
 //! - [`Shs`]: all of that as an `ms-core` [`Transform`](ms_core::Transform), the `shs:` section
 //!   of multiserver addresses.
 //!
-//! All cryptography goes through one private module (`crypto`): Ed25519/X25519 from the dalek
-//! crates, and XSalsa20-Poly1305 from libsodium (default feature `libsodium`) or from RustCrypto
-//! (feature `pure-rust`).
+//! All cryptography goes through one crypto provider, chosen by one feature (see
+//! [`CRYPTO_PROVIDER`]): `native` (the default: aws-lc for X25519, Ed25519 signing and SHA-2,
+//! libsodium for XSalsa20-Poly1305) or `pure-rust` (curve25519/ed25519-dalek and RustCrypto, no
+//! C compiler needed), used when `native` is off. Enabling both means `native`; enabling neither
+//! does not compile. Strict Ed25519 verification runs on curve25519-dalek under both.
 //!
 //! ```
 //! use ms_shs::{handshake::*, Keypair, NetworkKey};
@@ -57,3 +59,18 @@ pub use error::{BoxStreamError, HandshakeError, Message, Role};
 pub use keys::{KeyError, Keypair, NetworkKey, PublicKey};
 pub use stream::{BoxStream, DEFAULT_FRAME_TIMEOUT, WRITE_QUEUE_LIMIT};
 pub use transform::Shs;
+
+/// The crypto provider this build of the crate uses: `"native (aws-lc, libsodium)"` or
+/// `"pure-rust (dalek, RustCrypto)"`. Both give the same bytes; they differ in speed and in
+/// needing a C compiler.
+///
+/// ```
+/// assert!(!ms_shs::CRYPTO_PROVIDER.is_empty());
+/// ```
+pub const CRYPTO_PROVIDER: &str = crypto::PROVIDER;
+
+/// Strict Ed25519 verification as the handshake does it, for the `ed25519_verify` fuzz target
+/// only (it exists in `cargo fuzz` builds, which set `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use crypto::verify as __fuzz_ed25519_verify;

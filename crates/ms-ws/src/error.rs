@@ -36,6 +36,7 @@ pub enum WsError {
         path: PathBuf,
     },
     /// rustls refused the certificate, key or settings.
+    #[cfg(feature = "wss")]
     #[error("TLS configuration: {0}")]
     TlsConfig(#[source] rustls::Error),
     /// The TCP options (host, port, scopes, `external`) cannot work: `ms-net`'s builder
@@ -144,10 +145,11 @@ impl ms_core::Classify for WsError {
     /// ```
     fn kind(&self) -> ErrorKind {
         match self {
-            WsError::ReadPem { .. }
-            | WsError::EmptyPem { .. }
-            | WsError::TlsConfig(_)
-            | WsError::Config(_) => ErrorKind::Configuration,
+            #[cfg(feature = "wss")]
+            WsError::TlsConfig(_) => ErrorKind::Configuration,
+            WsError::ReadPem { .. } | WsError::EmptyPem { .. } | WsError::Config(_) => {
+                ErrorKind::Configuration
+            }
             // TCP is ms-net's: its own classification.
             WsError::Tcp(e) => ms_core::Classify::kind(e),
             WsError::Timeout { .. } => ErrorKind::Timeout,

@@ -77,7 +77,15 @@
 //! same options would, as URLs. The builder's TCP options are `ms-net`'s.
 //!
 //! `wss` servers are verified against the webpki (Mozilla) roots unless
-//! [`WsBuilder::client_roots`] sets others. TLS is rustls with the `ring` provider.
+//! `WsBuilder::client_roots` sets others.
+//!
+//! ## Features
+//!
+//! - `wss` (default): TLS, with rustls. Without it the crate has no TLS code: it dials and
+//!   serves `ws://` only, and leaves `wss://` addresses to other transports
+//!   (`understands` refuses them).
+//! - `native` (default) / `pure-rust`: rustls's crypto provider, named like ms-shs's providers:
+//!   aws-lc-rs (the library of ms-shs's native provider) or ring. Both on means aws-lc-rs.
 //!
 //! ## Stream behaviour
 //!
@@ -92,6 +100,7 @@
 mod error;
 mod http;
 mod stream;
+#[cfg(feature = "wss")]
 pub mod tls;
 mod transport;
 mod url;
@@ -118,4 +127,5 @@ pub use ms_net;
 /// # let _ = ws;
 /// # Ok::<(), ms_ws::WsError>(())
 /// ```
+#[cfg(feature = "wss")]
 pub use rustls;

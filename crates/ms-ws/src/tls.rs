@@ -1,8 +1,10 @@
 //! TLS for `wss`: server configurations from PEM files, client configurations that verify
 //! certificates against the webpki roots or a root store of the caller's.
 //!
-//! Every configuration is built with rustls' `ring` provider explicitly, so nothing depends on
-//! a process-wide default provider being installed.
+//! Every configuration is built with the crate's crypto provider passed explicitly, so nothing
+//! depends on a process-wide default provider being installed: aws-lc-rs with the `native`
+//! feature (the default, the library ms-shs's native provider uses), ring with `pure-rust`
+//! alone. This module exists with the `wss` feature (default) only.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,8 +15,18 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::WsError;
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+#[cfg(not(any(feature = "native", feature = "pure-rust")))]
+compile_error!(
+    "ms-ws's `wss` feature needs a TLS crypto provider: enable `native` (aws-lc-rs) or `pure-rust` (ring)"
+);
+
+/// The rustls crypto provider of this build: aws-lc-rs with `native`, else ring.
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[cfg(feature = "native")]
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    #[cfg(all(feature = "pure-rust", not(feature = "native")))]
+    let provider = rustls::crypto::ring::default_provider();
+    Arc::new(provider)
 }
 
 /// Reads a certificate chain (leaf first) and its private key from PEM files, as the
@@ -178,6 +190,19 @@ mod tests {
             Err(WsError::EmptyPem { .. })
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_provider_is_the_features_one() {
+        // aws-lc-rs's and ring's providers offer different key-exchange groups: aws-lc-rs has
+        // the post-quantum X25519MLKEM768, ring has not.
+        let names: Vec<String> = provider()
+            .kx_groups
+            .iter()
+            .map(|group| format!("{:?}", group.name()))
+            .collect();
+        let has_mlkem = names.iter().any(|name| name.contains("MLKEM"));
+        assert_eq!(has_mlkem, cfg!(feature = "native"), "{names:?}");
     }
 
     #[test]

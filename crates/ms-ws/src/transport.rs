@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+#[cfg(feature = "wss")]
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +14,21 @@ use ms_core::{
     SectionError, Transport,
 };
 use ms_net::{ConfigError, ExternalHosts, Net, NetBuilder, NetListener};
+#[cfg(feature = "wss")]
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
+#[cfg(feature = "wss")]
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+#[cfg(feature = "wss")]
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument as _;
 
 use crate::http::{self, HttpHandler, HttpRequest, HttpResponse, Incoming, Limits};
-use crate::{Keepalive, Scheme, WsError, WsStream, WsUrl, tls};
+#[cfg(feature = "wss")]
+use crate::tls;
+use crate::{Keepalive, Scheme, WsError, WsStream, WsUrl};
 
 /// Tunables of a [`WsTransport`]; every field has a default (see [`WsOptions::default`]).
 #[derive(Clone, Debug)]
@@ -77,11 +83,13 @@ impl WsOptions {
     }
 }
 
+#[cfg(feature = "wss")]
 enum ServerTls {
     Pem { cert: PathBuf, key: PathBuf },
     Config(Arc<ServerConfig>),
 }
 
+#[cfg(feature = "wss")]
 enum ClientTls {
     Roots(RootCertStore),
     Config(Arc<ClientConfig>),
@@ -109,7 +117,9 @@ enum ClientTls {
 #[must_use]
 pub struct WsBuilder {
     net: NetBuilder,
+    #[cfg(feature = "wss")]
     server_tls: Option<ServerTls>,
+    #[cfg(feature = "wss")]
     client_tls: Option<ClientTls>,
     handler: Option<HttpHandler>,
     verify: Option<Arc<VerifyFn>>,
@@ -166,7 +176,8 @@ impl WsBuilder {
     }
 
     /// Serves `wss` with the certificate chain and private key in these PEM files (the
-    /// reference's `cert` and `key`); they are read by [`build`](Self::build).
+    /// reference's `cert` and `key`); they are read by [`build`](Self::build). Feature `wss`.
+    #[cfg(feature = "wss")]
     pub fn tls_pem(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
         self.server_tls = Some(ServerTls::Pem {
             cert: cert.into(),
@@ -175,19 +186,22 @@ impl WsBuilder {
         self
     }
 
-    /// Serves `wss` with a ready rustls configuration.
+    /// Serves `wss` with a ready rustls configuration. Feature `wss`.
+    #[cfg(feature = "wss")]
     pub fn tls_config(mut self, config: Arc<ServerConfig>) -> Self {
         self.server_tls = Some(ServerTls::Config(config));
         self
     }
 
-    /// Verifies `wss` servers against these roots instead of the webpki roots.
+    /// Verifies `wss` servers against these roots instead of the webpki roots. Feature `wss`.
+    #[cfg(feature = "wss")]
     pub fn client_roots(mut self, roots: RootCertStore) -> Self {
         self.client_tls = Some(ClientTls::Roots(roots));
         self
     }
 
-    /// Dials `wss` with a ready rustls client configuration.
+    /// Dials `wss` with a ready rustls client configuration. Feature `wss`.
+    #[cfg(feature = "wss")]
     pub fn client_tls_config(mut self, config: Arc<ClientConfig>) -> Self {
         self.client_tls = Some(ClientTls::Config(config));
         self
@@ -269,21 +283,16 @@ impl WsBuilder {
     /// assert!(matches!(err, WsError::Config(_)));
     /// ```
     pub fn build(self) -> Result<WsTransport, WsError> {
-        let server_tls = match self.server_tls {
-            None => None,
-            Some(ServerTls::Config(config)) => Some(config),
-            Some(ServerTls::Pem { cert, key }) => Some(tls::server_config_from_pem(cert, key)?),
-        };
-        let client_tls = match self.client_tls {
-            None => tls::webpki_client_config()?,
-            Some(ClientTls::Roots(roots)) => tls::client_config(roots)?,
-            Some(ClientTls::Config(config)) => config,
-        };
-        let scheme = if server_tls.is_some() {
+        #[cfg(feature = "wss")]
+        let (acceptor, connector) = build_tls(self.server_tls, self.client_tls)?;
+        #[cfg(feature = "wss")]
+        let scheme = if acceptor.is_some() {
             Scheme::Wss
         } else {
             Scheme::Ws
         };
+        #[cfg(not(feature = "wss"))]
+        let scheme = Scheme::Ws;
         let net = self
             .net
             .connect_timeout(self.options.connect_timeout)
@@ -295,14 +304,38 @@ impl WsBuilder {
             inner: Arc::new(Inner {
                 scheme,
                 net,
-                acceptor: server_tls.map(TlsAcceptor::from),
-                connector: TlsConnector::from(client_tls),
+                #[cfg(feature = "wss")]
+                acceptor,
+                #[cfg(feature = "wss")]
+                connector,
                 handler: self.handler,
                 verify: self.verify,
                 options: self.options,
             }),
         })
     }
+}
+
+/// The TLS acceptor (if serving `wss`) and connector, reading the PEM files if any.
+#[cfg(feature = "wss")]
+fn build_tls(
+    server_tls: Option<ServerTls>,
+    client_tls: Option<ClientTls>,
+) -> Result<(Option<TlsAcceptor>, TlsConnector), WsError> {
+    let server_tls = match server_tls {
+        None => None,
+        Some(ServerTls::Config(config)) => Some(config),
+        Some(ServerTls::Pem { cert, key }) => Some(tls::server_config_from_pem(cert, key)?),
+    };
+    let client_tls = match client_tls {
+        None => tls::webpki_client_config()?,
+        Some(ClientTls::Roots(roots)) => tls::client_config(roots)?,
+        Some(ClientTls::Config(config)) => config,
+    };
+    Ok((
+        server_tls.map(TlsAcceptor::from),
+        TlsConnector::from(client_tls),
+    ))
 }
 
 /// The `ws` transport: WebSockets over TCP, or over TLS (`wss`).
@@ -317,7 +350,11 @@ impl WsBuilder {
 ///
 /// let ws = WsTransport::builder().build()?;
 /// assert_eq!(ws.name(), "ws");
-/// assert!(ws.understands(&Section::new("wss://example.com/path")?).is_ok());
+/// // `wss://` needs the `wss` feature (default).
+/// assert_eq!(
+///     ws.understands(&Section::new("wss://example.com/path")?).is_ok(),
+///     cfg!(feature = "wss")
+/// );
 /// assert!(ws.understands(&Section::new("ws:example.com:8989")?).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -329,7 +366,9 @@ pub struct WsTransport {
 struct Inner {
     scheme: Scheme,
     net: Net,
+    #[cfg(feature = "wss")]
     acceptor: Option<TlsAcceptor>,
+    #[cfg(feature = "wss")]
     connector: TlsConnector,
     handler: Option<HttpHandler>,
     verify: Option<Arc<VerifyFn>>,
@@ -341,7 +380,9 @@ impl WsTransport {
     pub fn builder() -> WsBuilder {
         WsBuilder {
             net: Net::builder(),
+            #[cfg(feature = "wss")]
             server_tls: None,
+            #[cfg(feature = "wss")]
             client_tls: None,
             handler: None,
             verify: None,
@@ -435,6 +476,17 @@ impl WsTransport {
         let options = &self.inner.options;
         let io: Box<dyn IoStream> = match url.scheme() {
             Scheme::Ws => Box::new(tcp),
+            #[cfg(not(feature = "wss"))]
+            Scheme::Wss => {
+                return Err(WsError::Tls {
+                    peer: url.to_string(),
+                    source: io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "this build has no TLS (ms-ws without its `wss` feature)",
+                    ),
+                });
+            }
+            #[cfg(feature = "wss")]
             Scheme::Wss => {
                 let host = url.host().split('%').next().unwrap_or_default().to_owned();
                 let name = ServerName::try_from(host).map_err(|e| WsError::Tls {
@@ -507,7 +559,15 @@ impl Transport for WsTransport {
     }
 
     fn understands(&self, section: &Section) -> Result<(), SectionError> {
-        WsUrl::parse(section).map(|_| ())
+        let url = WsUrl::parse(section)?;
+        if cfg!(not(feature = "wss")) && url.scheme() == Scheme::Wss {
+            // Left to a transport that has TLS, if the stack has one.
+            return Err(SectionError::WrongProtocol {
+                expected: "ws (this build has no TLS: ms-ws without its `wss` feature)",
+                found: section.name().to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// The scope of the URL's host when it is an IP address (by its range) or `localhost`
@@ -640,6 +700,9 @@ async fn set_up<S>(io: S, peer: SocketAddr, inner: &Inner) -> Result<Option<BoxS
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    #[cfg(not(feature = "wss"))]
+    return upgrade(io, peer, inner).await;
+    #[cfg(feature = "wss")]
     match &inner.acceptor {
         None => upgrade(io, peer, inner).await,
         Some(acceptor) => {

@@ -351,6 +351,7 @@ async fn advertises_the_real_port_and_external_names() {
     assert!(server.address(Scope::Local).is_empty());
 }
 
+#[cfg(feature = "wss")]
 #[tokio::test]
 async fn wss_refuses_a_server_it_cannot_verify() {
     // The server has a certificate from the test CA; this client trusts only webpki roots.
@@ -527,4 +528,32 @@ async fn verify_client_decides_on_each_upgrade() {
         seen.iter()
             .all(|(target, ip)| target == "/room" && ip.is_loopback())
     );
+}
+
+/// Without the `wss` feature there is no TLS: `wss://` addresses are left to other transports,
+/// and dialling one directly is a clear error.
+#[cfg(not(feature = "wss"))]
+#[tokio::test]
+async fn a_build_without_wss_leaves_wss_addresses_alone() {
+    use ms_core::{Section, SectionError, Transport as _};
+    let ws = common::ws();
+    let section = Section::new("wss://127.0.0.1:1/").unwrap();
+    assert!(matches!(
+        ws.understands(&section),
+        Err(SectionError::WrongProtocol { .. })
+    ));
+    assert!(
+        ws.understands(&Section::new("ws://127.0.0.1:1/").unwrap())
+            .is_ok()
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("wss://{}/", listener.local_addr().unwrap());
+    let url = ms_ws::WsUrl::parse(&Section::new(&url).unwrap()).unwrap();
+    match ws.dial(&url).await {
+        Err(ms_ws::WsError::Tls { source, .. }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::Unsupported);
+        }
+        Err(other) => panic!("expected the no-TLS error, got {other}"),
+        Ok(_) => panic!("a build without TLS dialled wss"),
+    }
 }

@@ -47,6 +47,7 @@ mod ws_shs {
     ms_testkit::conformance!(fixture);
 }
 
+#[cfg(feature = "wss")]
 mod wss_shs {
     use super::*;
 

@@ -1,5 +1,7 @@
 //! The `wss` transport (TLS with a test CA) passes the conformance suite.
 
+#![cfg(feature = "wss")]
+
 mod common;
 
 use ms_testkit::Fixture;

@@ -3,14 +3,18 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+#[cfg(feature = "wss")]
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use ms_core::{MultiServer, Stack};
 use ms_ws::WsTransport;
+#[cfg(feature = "wss")]
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
+#[cfg(feature = "wss")]
 use rustls_pki_types::CertificateDer;
 
+#[cfg(feature = "wss")]
 /// A CA, and a leaf certificate it signed for `localhost` and `127.0.0.1`, as PEM files.
 pub struct Pki {
     _dir: tempfile::TempDir,
@@ -19,6 +23,7 @@ pub struct Pki {
     pub ca: CertificateDer<'static>,
 }
 
+#[cfg(feature = "wss")]
 pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
@@ -45,6 +50,7 @@ pub fn pki() -> &'static Pki {
     })
 }
 
+#[cfg(feature = "wss")]
 /// A root store that trusts the test CA.
 pub fn test_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
@@ -57,6 +63,7 @@ pub fn ws() -> WsTransport {
     WsTransport::builder().build().unwrap()
 }
 
+#[cfg(feature = "wss")]
 /// A `wss` transport with the test certificate that also trusts the test CA.
 pub fn wss() -> WsTransport {
     let pki = pki();
