@@ -55,14 +55,9 @@ impl Transform for Password {
             return Err("wrong password".into());
         }
         stream.write_u8(1).await?;
-        Ok(Upgraded {
-            stream,
-            remote: Section::new("pw:ok")?,
-            identity: Some(ms_core::Identity {
-                public_key: PublicKey([7; 32]),
-                auth: Some(ms_core::AuthValue::new("friend")),
-            }),
-        })
+        Ok(Upgraded::new(stream, Section::new("pw:ok")?).with_identity(
+            ms_core::Identity::new(PublicKey([7; 32])).with_auth(ms_core::AuthValue::new("friend")),
+        ))
     }
 
     async fn upgrade_outbound(
@@ -77,11 +72,7 @@ impl Transform for Password {
         if stream.read_u8().await? != 1 {
             return Err("refused".into());
         }
-        Ok(Upgraded {
-            stream,
-            remote: section.clone(),
-            identity: None,
-        })
+        Ok(Upgraded::new(stream, section.clone()))
     }
 }
 

@@ -436,10 +436,7 @@ pub async fn classifies_a_black_hole_as_a_timeout(make: &dyn Fn() -> Fixture) {
     };
     bounded("classifies_a_black_hole_as_a_timeout", async {
         let address: MultiAddress = target.parse().expect("the black hole parses");
-        let options = DialOptions {
-            attempt_timeout: Duration::from_millis(300),
-            ..DialOptions::default()
-        };
+        let options = DialOptions::default().with_attempt_timeout(Duration::from_millis(300));
         let err = match f.client.connect_with(&address, &options).await {
             Ok(conn) => panic!("dialled the black hole: {conn:?}"),
             Err(err) => err,
