@@ -829,6 +829,7 @@ async fn accept_loop(
                 }
             }
             _ = report.tick() => tally.report(),
+            // Re-created on every turn: `Listener::accept` must be cancel-safe (its docs).
             accepted = listener.accept() => match accepted {
                 Ok(mut accepted) => {
                     backoff = ACCEPT_BACKOFF_MIN;
