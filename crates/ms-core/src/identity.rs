@@ -191,11 +191,36 @@ impl fmt::Debug for AuthValue {
     }
 }
 
-/// Who the peer is, as a transform established it.
+/// Who the peer is, as a transport or a transform established it.
+///
+/// ```
+/// use ms_core::{AuthValue, Identity, PublicKey};
+/// let id = Identity::new(PublicKey::from_bytes([1; 32])).with_auth(AuthValue::new("friend"));
+/// assert_eq!(id.public_key, PublicKey::from_bytes([1; 32]));
+/// assert!(id.auth.is_some());
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Identity {
     /// The peer's long-term public key (for `noauth`, the local key, as in the reference).
     pub public_key: PublicKey,
     /// What the server's `auth` callback returned (inbound connections only).
     pub auth: Option<AuthValue>,
+}
+
+impl Identity {
+    /// A peer known by its public key, with no `auth` value.
+    pub fn new(public_key: PublicKey) -> Self {
+        Self {
+            public_key,
+            auth: None,
+        }
+    }
+
+    /// Attaches what the server's `auth` callback returned for this peer.
+    #[must_use]
+    pub fn with_auth(mut self, auth: AuthValue) -> Self {
+        self.auth = Some(auth);
+        self
+    }
 }

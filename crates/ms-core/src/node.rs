@@ -20,7 +20,23 @@ use crate::{Address, Connection, Listener, MultiAddress, Scope, Stack};
 
 /// How a multi-address is dialled. The defaults come from the node's [`Config`]; pass your own
 /// to [`MultiServer::connect_with`].
+///
+/// Start from [`DialOptions::default`] and change what you need with the `with_*` setters
+/// (or by assigning a field); outside `ms-core` it cannot be built with a struct literal, so
+/// options can be added later without breaking callers.
+///
+/// ```
+/// use std::time::Duration;
+/// use ms_core::{DialOptions, DialStrategy, Scope};
+///
+/// let options = DialOptions::default()
+///     .with_strategy(DialStrategy::Sequential)
+///     .with_attempt_timeout(Duration::from_secs(5))
+///     .with_prefer_scope(Some(Scope::Local));
+/// assert_eq!(options.attempt_timeout, Duration::from_secs(5));
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DialOptions {
     /// How attempts at the alternatives are started.
     pub strategy: DialStrategy,
@@ -43,6 +59,36 @@ impl Default for DialOptions {
             overall_timeout: Some(Duration::from_secs(60)),
             prefer_scope: None,
         }
+    }
+}
+
+impl DialOptions {
+    /// Sets how attempts at the alternatives are started.
+    #[must_use]
+    pub fn with_strategy(mut self, strategy: DialStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Sets the deadline for one attempt (transport connect plus every transform).
+    #[must_use]
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Sets the deadline for the whole dial (`None`: only the attempts' own).
+    #[must_use]
+    pub fn with_overall_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.overall_timeout = timeout;
+        self
+    }
+
+    /// Sets where the caller believes the peer is (`None`: keep the address's own order).
+    #[must_use]
+    pub fn with_prefer_scope(mut self, scope: Option<Scope>) -> Self {
+        self.prefer_scope = scope;
+        self
     }
 }
 
@@ -85,7 +131,11 @@ impl Default for DialStrategy {
 ///
 /// Every connection closed for capacity is counted; the first for each limit is logged at once
 /// at warn level, with the limit and the stack, and then a summary every minute.
+///
+/// Outside `ms-core` it cannot be built with a struct literal (fields can be added later): start
+/// from [`Config::default`] and assign fields, or use the [`Builder`]'s setters.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// How [`MultiServer::connect`] dials.
     pub dial: DialOptions,
@@ -779,6 +829,7 @@ async fn accept_loop(
                 }
             }
             _ = report.tick() => tally.report(),
+            // Re-created on every turn: `Listener::accept` must be cancel-safe (its docs).
             accepted = listener.accept() => match accepted {
                 Ok(mut accepted) => {
                     backoff = ACCEPT_BACKOFF_MIN;

@@ -133,7 +133,8 @@ impl Stack {
             })?;
         let mut remote = Address::from_section(connected.remote);
         let mut stream = connected.stream;
-        let mut identity: Option<Identity> = None;
+        // The transport may know the peer already (QUIC, TLS); the last layer that says wins.
+        let mut identity: Option<Identity> = connected.identity;
         for (transform, section) in self.transforms.iter().zip(address.transforms()) {
             let span = tracing::debug_span!("upgrade_outbound", transform = transform.name());
             let upgraded = transform
@@ -166,12 +167,12 @@ impl Stack {
     pub async fn upgrade_inbound(&self, accepted: Accepted) -> Result<Connection, Error> {
         let stack = self.name();
         let mut remote = Address::from_section(accepted.remote);
+        let mut identity: Option<Identity> = accepted.identity;
         let mut stream = accepted.stream.await.map_err(|source| Error::Accept {
             stack: stack.clone(),
             address: remote.to_string(),
             source,
         })?;
-        let mut identity: Option<Identity> = None;
         for transform in &self.transforms {
             let span = tracing::debug_span!("upgrade_inbound", transform = transform.name());
             let upgraded = transform

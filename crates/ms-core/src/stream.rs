@@ -30,7 +30,11 @@ pub enum Direction {
 }
 
 /// What is known about a connection.
+///
+/// Built with [`ConnectionInfo::new`] (and [`with_identity`](Self::with_identity)); outside
+/// `ms-core` the fields can be read but not set by a struct literal.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ConnectionInfo {
     /// Whether we dialled or accepted.
     pub direction: Direction,
@@ -40,8 +44,28 @@ pub struct ConnectionInfo {
     /// `net:127.0.0.1:53211~shs:<key>`: the transport's view of the peer, then one section per
     /// transform (`shs:<remote key>`; `noauth:<local key>` as in the reference).
     pub remote_address: Address,
-    /// Who the peer is, when a transform authenticated it.
+    /// Who the peer is, as the last layer that said it established it (a transform such as
+    /// `shs`, or the transport itself).
     pub identity: Option<Identity>,
+}
+
+impl ConnectionInfo {
+    /// A description with no identity.
+    pub fn new(direction: Direction, stack: impl Into<String>, remote_address: Address) -> Self {
+        Self {
+            direction,
+            stack: stack.into(),
+            remote_address,
+            identity: None,
+        }
+    }
+
+    /// Says who the peer is.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
 }
 
 /// An established connection: a byte stream that went through a whole stack, and what is known
@@ -81,7 +105,7 @@ impl Connection {
         &self.info.remote_address
     }
 
-    /// The peer's public key, when a transform established one.
+    /// The peer's public key, when a transform or the transport established one.
     pub fn remote_key(&self) -> Option<&PublicKey> {
         self.info.identity.as_ref().map(|id| &id.public_key)
     }
@@ -108,12 +132,7 @@ impl Connection {
 /// use ms_core::{Connection, ConnectionInfo, Direction, Address, AsyncStream};
 ///
 /// let (ours, _theirs) = tokio::io::duplex(64);
-/// let info = ConnectionInfo {
-///     direction: Direction::Outbound,
-///     stack: "mem".into(),
-///     remote_address: Address::parse("mem:1")?,
-///     identity: None,
-/// };
+/// let info = ConnectionInfo::new(Direction::Outbound, "mem", Address::parse("mem:1")?);
 /// let (stream, info) = Connection::new(Box::new(ours), info).into_parts();
 /// fn takes_any_stream(_: impl AsyncStream) {}
 /// takes_any_stream(stream);

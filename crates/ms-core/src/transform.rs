@@ -55,14 +55,37 @@ pub trait Transform: Send + Sync + 'static {
 }
 
 /// The result of a transform.
+///
+/// Built with [`Upgraded::new`] (and [`with_identity`](Self::with_identity)); outside
+/// `ms-core` the fields can be read but not set by a struct literal.
+#[non_exhaustive]
 pub struct Upgraded {
     /// The new stream.
     pub stream: BoxStream,
     /// This layer's view of the peer as a section, appended to the connection's remote
     /// address, e.g. `shs:<remote key>`.
     pub remote: Section,
-    /// Who the peer is, if this layer established it.
+    /// Who the peer is, if this layer established it. It replaces what a lower layer (the
+    /// transport or an earlier transform) said; `None` keeps it.
     pub identity: Option<Identity>,
+}
+
+impl Upgraded {
+    /// The upgraded stream and this layer's view of the peer, with no identity.
+    pub fn new(stream: BoxStream, remote: Section) -> Self {
+        Self {
+            stream,
+            remote,
+            identity: None,
+        }
+    }
+
+    /// Says who the peer is, as this layer established it.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
 }
 
 impl fmt::Debug for Upgraded {

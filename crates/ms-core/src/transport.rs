@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::{BoxError, BoxStream, Scope, Scopes, Section, SectionError};
+use crate::{BoxError, BoxStream, Identity, Scope, Scopes, Section, SectionError};
 
 /// A way to move bytes between two machines: TCP (`net`), WebSockets (`ws`), unix sockets,
 /// Tor (`onion`), or the in-memory transport of `ms-testkit`.
@@ -71,19 +71,59 @@ pub trait Transport: Send + Sync + 'static {
     }
 }
 
-/// A dialled connection: the stream and how the transport names the peer.
+/// A dialled connection: the stream, how the transport names the peer, and who the peer is
+/// when the transport itself authenticated it.
+///
+/// Built with [`Connected::new`] (and [`with_identity`](Self::with_identity)); the fields can
+/// be read but, outside `ms-core`, not set by a struct literal, so fields can be added later
+/// without breaking plugins.
+///
+/// ```
+/// use ms_core::{Connected, Identity, PublicKey};
+///
+/// let (ours, _theirs) = tokio::io::duplex(64);
+/// let connected = Connected::new(Box::new(ours), "net:127.0.0.1:8008".parse()?)
+///     .with_identity(Identity::new(PublicKey::from_bytes([7; 32])));
+/// assert_eq!(connected.remote.to_string(), "net:127.0.0.1:8008");
+/// assert!(connected.identity.is_some());
+/// # Ok::<(), ms_core::AddressError>(())
+/// ```
+#[non_exhaustive]
 pub struct Connected {
     /// The raw stream.
     pub stream: BoxStream,
     /// The peer as a section, e.g. `net:127.0.0.1:8008` (the resolved address, not the name
     /// dialled, as in the reference).
     pub remote: Section,
+    /// Who the peer is, when the transport authenticated it itself (a QUIC or TLS transport,
+    /// a paired link); `None` for transports that leave this to a transform. A transform that
+    /// establishes an identity replaces it on the [`Connection`](crate::Connection).
+    pub identity: Option<Identity>,
+}
+
+impl Connected {
+    /// A dialled stream and the peer as a section, with no identity.
+    pub fn new(stream: BoxStream, remote: Section) -> Self {
+        Self {
+            stream,
+            remote,
+            identity: None,
+        }
+    }
+
+    /// Says who the peer is, as the transport authenticated it.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
 }
 
 impl fmt::Debug for Connected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connected")
             .field("remote", &self.remote)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +135,15 @@ impl fmt::Debug for Connected {
 #[async_trait]
 pub trait Listener: Send + Sync + 'static {
     /// Waits for the next incoming connection.
+    ///
+    /// **Must be cancel-safe**: the node's accept loop polls this future inside `select!` and
+    /// drops it whenever something else is ready (shutdown, a finished handshake), then calls
+    /// `accept` again. Dropping the future before it completes must not lose a connection:
+    /// one the OS or the transport has already taken in must be returned by a later call (or
+    /// still be waiting in the OS backlog). Tokio's `TcpListener::accept`,
+    /// `UnixListener::accept` and `mpsc::Receiver::recv` are cancel-safe; a future that first
+    /// takes a connection and then awaits something else before returning it is not (move that
+    /// work into [`Accepted::pending`]). `ms_testkit::suite` checks this.
     ///
     /// An error here is about the listener (out of file descriptors, for example), not about
     /// one peer; the caller backs off and calls again. Per-connection work that can stall
@@ -114,11 +163,19 @@ pub trait Listener: Send + Sync + 'static {
 pub type PendingStream = Pin<Box<dyn Future<Output = Result<BoxStream, BoxError>> + Send>>;
 
 /// An incoming connection as the transport hands it over.
+///
+/// Built with [`Accepted::ready`] or [`Accepted::pending`] (and
+/// [`with_identity`](Self::with_identity)); outside `ms-core` the fields can be read but not
+/// set by a struct literal.
+#[non_exhaustive]
 pub struct Accepted {
     /// The peer as a section, e.g. `net:127.0.0.1:53211`.
     pub remote: Section,
     /// The stream, once the transport's own set-up is done.
     pub stream: PendingStream,
+    /// Who the peer is, when the transport authenticated it itself; a transform that
+    /// establishes an identity replaces it on the [`Connection`](crate::Connection).
+    pub identity: Option<Identity>,
 }
 
 impl Accepted {
@@ -127,6 +184,7 @@ impl Accepted {
         Self {
             remote,
             stream: Box::pin(std::future::ready(Ok(stream))),
+            identity: None,
         }
     }
 
@@ -139,7 +197,15 @@ impl Accepted {
         Self {
             remote,
             stream: Box::pin(setup),
+            identity: None,
         }
+    }
+
+    /// Says who the peer is, as the transport authenticated it.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
     }
 }
 
@@ -147,6 +213,7 @@ impl fmt::Debug for Accepted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Accepted")
             .field("remote", &self.remote)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }

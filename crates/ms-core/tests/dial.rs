@@ -80,11 +80,11 @@ async fn a_failed_attempt_starts_the_next_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn sequential_dialling_waits_for_each_attempt() {
-    let s = setup(DialOptions {
-        strategy: DialStrategy::Sequential,
-        attempt_timeout: Duration::from_secs(5),
-        ..DialOptions::default()
-    })
+    let s = setup(
+        DialOptions::default()
+            .with_strategy(DialStrategy::Sequential)
+            .with_attempt_timeout(Duration::from_secs(5)),
+    )
     .await;
     let hole = port_with(&s.network, Fault::BlackHole);
     let started = Instant::now();
@@ -94,10 +94,9 @@ async fn sequential_dialling_waits_for_each_attempt() {
 
 #[tokio::test(start_paused = true)]
 async fn the_first_to_finish_wins_and_the_others_are_cancelled() {
-    let s = setup(DialOptions {
-        strategy: DialStrategy::Staggered(Duration::from_millis(10)),
-        ..DialOptions::default()
-    })
+    let s = setup(
+        DialOptions::default().with_strategy(DialStrategy::Staggered(Duration::from_millis(10))),
+    )
     .await;
     let port: u32 = s.live[4..].parse().unwrap();
     // The first alternative is slow (a delay on a second listener), the second is fast.
@@ -118,10 +117,7 @@ async fn every_failure_is_reported_in_address_order() {
     let s = setup(DialOptions::default()).await;
     let hole = port_with(&s.network, Fault::BlackHole);
     let refused = port_with(&s.network, Fault::Refuse);
-    let options = DialOptions {
-        attempt_timeout: Duration::from_secs(2),
-        ..DialOptions::default()
-    };
+    let options = DialOptions::default().with_attempt_timeout(Duration::from_secs(2));
     let address: MultiAddress = format!("{hole};{refused}").parse().unwrap();
     match s.node.connect_with(&address, &options).await.unwrap_err() {
         Error::AllFailed { attempts, .. } => {
@@ -137,11 +133,7 @@ async fn every_failure_is_reported_in_address_order() {
 
 #[tokio::test(start_paused = true)]
 async fn the_overall_deadline_bounds_the_whole_dial() {
-    let s = setup(DialOptions {
-        overall_timeout: Some(Duration::from_secs(3)),
-        ..DialOptions::default()
-    })
-    .await;
+    let s = setup(DialOptions::default().with_overall_timeout(Some(Duration::from_secs(3)))).await;
     let a = port_with(&s.network, Fault::BlackHole);
     let b = port_with(&s.network, Fault::BlackHole);
     let started = Instant::now();
@@ -239,10 +231,7 @@ async fn a_preferred_scope_orders_the_alternatives() {
         "rec:127.0.0.1:1;rec:example.org:1;rec:8.8.8.8:1;rec:192.168.1.1:1;rec:localhost:1"
             .parse()
             .unwrap();
-    let sequential = DialOptions {
-        strategy: DialStrategy::Sequential,
-        ..DialOptions::default()
-    };
+    let sequential = DialOptions::default().with_strategy(DialStrategy::Sequential);
     // Off by default: the address's order.
     let _ = node.connect_with(&address, &sequential).await;
     assert_eq!(
@@ -257,10 +246,7 @@ async fn a_preferred_scope_orders_the_alternatives() {
     );
     log.lock().unwrap().clear();
     // The peer is on our network: local first, then wider or unknown, device last.
-    let local = DialOptions {
-        prefer_scope: Some(Scope::Local),
-        ..sequential.clone()
-    };
+    let local = sequential.clone().with_prefer_scope(Some(Scope::Local));
     let _ = node.connect_with(&address, &local).await;
     assert_eq!(
         *log.lock().unwrap(),
@@ -274,10 +260,7 @@ async fn a_preferred_scope_orders_the_alternatives() {
     );
     log.lock().unwrap().clear();
     // The peer is this machine: device addresses first.
-    let device = DialOptions {
-        prefer_scope: Some(Scope::Device),
-        ..sequential
-    };
+    let device = sequential.with_prefer_scope(Some(Scope::Device));
     let _ = node.connect_with(&address, &device).await;
     assert_eq!(
         *log.lock().unwrap(),

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use ms_core::{
-    BoxError, BoxStream, Error, Event, MultiServer, PublicKey, Scope, Scopes, Section,
-    SectionError, Stack, Transform, Upgraded, async_trait,
+    Accepted, BoxError, BoxStream, Connected, Error, Event, Identity, Listener, MultiServer,
+    PublicKey, Scope, Scopes, Section, SectionError, Stack, Transform, Transport, Upgraded,
+    async_trait,
 };
 use ms_testkit::{Fault, MemNetwork, MemTransport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,14 +56,9 @@ impl Transform for Password {
             return Err("wrong password".into());
         }
         stream.write_u8(1).await?;
-        Ok(Upgraded {
-            stream,
-            remote: Section::new("pw:ok")?,
-            identity: Some(ms_core::Identity {
-                public_key: PublicKey([7; 32]),
-                auth: Some(ms_core::AuthValue::new("friend")),
-            }),
-        })
+        Ok(Upgraded::new(stream, Section::new("pw:ok")?).with_identity(
+            ms_core::Identity::new(PublicKey([7; 32])).with_auth(ms_core::AuthValue::new("friend")),
+        ))
     }
 
     async fn upgrade_outbound(
@@ -77,16 +73,57 @@ impl Transform for Password {
         if stream.read_u8().await? != 1 {
             return Err("refused".into());
         }
-        Ok(Upgraded {
-            stream,
-            remote: section.clone(),
-            identity: None,
-        })
+        Ok(Upgraded::new(stream, section.clone()))
     }
 }
 
 fn mem(network: &MemNetwork) -> MemTransport {
     MemTransport::new(network)
+}
+
+/// The key the [`Authenticating`] transport says every peer has.
+const TRANSPORT_KEY: PublicKey = PublicKey([9; 32]);
+
+/// The mem transport, made to say who the peer is on both sides, as a transport that
+/// authenticates peers itself (QUIC, TLS) would.
+struct Authenticating(MemTransport);
+
+#[async_trait]
+impl Transport for Authenticating {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn scopes(&self) -> Scopes {
+        self.0.scopes()
+    }
+
+    fn understands(&self, section: &Section) -> Result<(), SectionError> {
+        self.0.understands(section)
+    }
+
+    async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
+        let connected = self.0.connect(section).await?;
+        Ok(connected.with_identity(Identity::new(TRANSPORT_KEY)))
+    }
+
+    async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
+        Ok(Box::new(AuthenticatingListener(self.0.listen().await?)))
+    }
+}
+
+struct AuthenticatingListener(Box<dyn Listener>);
+
+#[async_trait]
+impl Listener for AuthenticatingListener {
+    async fn accept(&self) -> std::io::Result<Accepted> {
+        let accepted = self.0.accept().await?;
+        Ok(accepted.with_identity(Identity::new(TRANSPORT_KEY)))
+    }
+
+    fn advertise(&self, scope: Scope) -> Vec<Section> {
+        self.0.advertise(scope)
+    }
 }
 
 #[tokio::test]
@@ -306,6 +343,48 @@ async fn transforms_authenticate_and_refusals_become_events() {
         outbound.remote_address().to_string(),
         format!("{port}~pw:secret")
     );
+    server.close().await;
+}
+
+#[tokio::test]
+async fn a_transport_can_say_who_the_peer_is() {
+    let network = MemNetwork::new();
+    let node = MultiServer::new([Stack::new(Authenticating(mem(&network)))]).unwrap();
+    let mut server = node.listen().await.unwrap();
+    let address = server.address(Scope::Device).to_string();
+    let client = tokio::spawn({
+        let node = node.clone();
+        async move { node.connect(&address).await }
+    });
+    let inbound = server.accept().await.unwrap();
+    assert_eq!(inbound.remote_key(), Some(&TRANSPORT_KEY));
+    assert!(inbound.auth().is_none());
+    let outbound = client.await.unwrap().unwrap();
+    assert_eq!(outbound.remote_key(), Some(&TRANSPORT_KEY));
+    server.close().await;
+}
+
+#[tokio::test]
+async fn the_last_layer_that_names_the_peer_wins() {
+    let network = MemNetwork::new();
+    let node =
+        MultiServer::new([Stack::new(Authenticating(mem(&network))).with(Password("pw"))]).unwrap();
+    let mut server = node.listen().await.unwrap();
+    let address = server.address(Scope::Device).to_string();
+    let client = tokio::spawn({
+        let node = node.clone();
+        async move { node.connect(&address).await }
+    });
+    // Inbound, `pw` names the peer: its identity replaces the transport's.
+    let inbound = server.accept().await.unwrap();
+    assert_eq!(inbound.remote_key(), Some(&PublicKey([7; 32])));
+    assert_eq!(
+        inbound.auth().unwrap().downcast_ref::<&str>(),
+        Some(&"friend")
+    );
+    // Outbound, `pw` says nothing: the transport's identity stays.
+    let outbound = client.await.unwrap().unwrap();
+    assert_eq!(outbound.remote_key(), Some(&TRANSPORT_KEY));
     server.close().await;
 }
 

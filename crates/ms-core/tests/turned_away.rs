@@ -88,11 +88,7 @@ impl Transform for Knock {
         if stream.read_u8().await? != b'!' {
             return Err("wrong knock".into());
         }
-        Ok(Upgraded {
-            stream,
-            remote: Section::new("knock")?,
-            identity: None,
-        })
+        Ok(Upgraded::new(stream, Section::new("knock")?))
     }
 
     async fn upgrade_outbound(
@@ -101,11 +97,7 @@ impl Transform for Knock {
         _section: &Section,
     ) -> Result<Upgraded, BoxError> {
         stream.write_u8(b'!').await?;
-        Ok(Upgraded {
-            stream,
-            remote: Section::new("knock")?,
-            identity: None,
-        })
+        Ok(Upgraded::new(stream, Section::new("knock")?))
     }
 }
 

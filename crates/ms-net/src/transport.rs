@@ -247,10 +247,7 @@ impl Transport for Net {
         async {
             let (stream, reached) = self.dial(&target).await.map_err(classified)?;
             tracing::debug!(%reached, "connected");
-            Ok(Connected {
-                stream: Box::new(stream),
-                remote: peer_section(reached)?,
-            })
+            Ok(Connected::new(Box::new(stream), peer_section(reached)?))
         }
         .instrument(span)
         .await

@@ -117,14 +117,9 @@ impl Noauth {
     /// The stream unchanged; the peer is us. The remote section is `noauth:<our key>`, as the
     /// reference's stream address (base64 is always valid section text).
     fn upgraded(&self, stream: BoxStream) -> Result<Upgraded, BoxError> {
-        Ok(Upgraded {
-            stream,
-            remote: Section::from_parts(NAME, [self.key.to_base64()])?,
-            identity: Some(Identity {
-                public_key: self.key,
-                auth: Some(AuthValue::new(LocalTrust)),
-            }),
-        })
+        let remote = Section::from_parts(NAME, [self.key.to_base64()])?;
+        Ok(Upgraded::new(stream, remote)
+            .with_identity(Identity::new(self.key).with_auth(AuthValue::new(LocalTrust))))
     }
 }
 

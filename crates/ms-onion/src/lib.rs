@@ -344,10 +344,10 @@ impl Transport for OnionTransport {
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
         let target = HostPort::parse(section, "onion").map_err(classified)?;
         let stream = self.dial(&target).await.map_err(classified)?;
-        Ok(Connected {
-            stream: Box::new(stream),
-            remote: target.to_section("onion")?,
-        })
+        Ok(Connected::new(
+            Box::new(stream),
+            target.to_section("onion")?,
+        ))
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {

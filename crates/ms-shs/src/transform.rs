@@ -299,14 +299,9 @@ impl Transform for Shs {
             .with_max_frame_body(self.max_frame_body)
             .with_frame_timeout(self.frame_timeout);
         let client = stream.remote();
-        Ok(Upgraded {
-            remote: Self::remote_section(&client)?,
-            identity: Some(Identity {
-                public_key: client,
-                auth: Some(auth),
-            }),
-            stream: Box::new(stream),
-        })
+        let remote = Self::remote_section(&client)?;
+        Ok(Upgraded::new(Box::new(stream), remote)
+            .with_identity(Identity::new(client).with_auth(auth)))
     }
 
     async fn upgrade_outbound(
@@ -329,14 +324,8 @@ impl Transform for Shs {
                 .map_err(|e: HandshakeError| ms_core::classified(e))?
                 .with_max_frame_body(self.max_frame_body)
                 .with_frame_timeout(self.frame_timeout);
-        Ok(Upgraded {
-            remote: Self::remote_section(&target.server)?,
-            identity: Some(Identity {
-                public_key: target.server,
-                auth: None,
-            }),
-            stream: Box::new(stream),
-        })
+        let remote = Self::remote_section(&target.server)?;
+        Ok(Upgraded::new(Box::new(stream), remote).with_identity(Identity::new(target.server)))
     }
 }
 

@@ -232,10 +232,7 @@ impl Transport for MemTransport {
             .await
             .map_err(|_| refused(port))?;
         let stream = MemStream::new(ours, counters, cut_after);
-        Ok(Connected {
-            stream: Box::new(stream),
-            remote: section(port)?,
-        })
+        Ok(Connected::new(Box::new(stream), section(port)?))
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {

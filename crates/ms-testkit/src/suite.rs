@@ -14,7 +14,8 @@ use ms_core::{
     Builder, Connection, DialOptions, Error, ErrorKind, MultiAddress, MultiServer, Scope, Server,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 /// How to test a plugin: a server node, a client node, and addresses to try.
 pub struct Fixture {
@@ -87,7 +88,8 @@ macro_rules! conformance {
             classifies_a_black_hole_as_a_timeout,
             rejects_bad_addresses,
             a_slow_application_does_not_block_new_handshakes,
-            keeps_the_connection_slot_until_the_stream_is_dropped
+            keeps_the_connection_slot_until_the_stream_is_dropped,
+            accept_is_cancel_safe
         );
     };
     (@tests $module:ident; $fixture:expr; $($check:ident),*) => {
@@ -436,10 +438,7 @@ pub async fn classifies_a_black_hole_as_a_timeout(make: &dyn Fn() -> Fixture) {
     };
     bounded("classifies_a_black_hole_as_a_timeout", async {
         let address: MultiAddress = target.parse().expect("the black hole parses");
-        let options = DialOptions {
-            attempt_timeout: Duration::from_millis(300),
-            ..DialOptions::default()
-        };
+        let options = DialOptions::default().with_attempt_timeout(Duration::from_millis(300));
         let err = match f.client.connect_with(&address, &options).await {
             Ok(conn) => panic!("dialled the black hole: {conn:?}"),
             Err(err) => err,
@@ -567,5 +566,119 @@ pub async fn keeps_the_connection_slot_until_the_stream_is_dropped(make: &dyn Fn
             app.await.expect("the application failed").close().await;
         },
     )
+    .await
+}
+
+/// How many connections [`accept_is_cancel_safe`] dials.
+const CANCEL_SAFE_DIALS: usize = 16;
+
+/// How long [`accept_is_cancel_safe`] keeps accepting once every dial has completed.
+const CANCEL_SAFE_GRACE: Duration = Duration::from_secs(10);
+
+/// [`Listener::accept`](ms_core::Listener::accept) is cancel-safe, as the node's accept loop
+/// needs: with the server stack's listener taken directly from its transport, 16 dials from
+/// the client's transport (one after the other, 2 ms apart) all come out of `accept` although
+/// the check keeps dropping `accept` futures early (every other call is dropped after its
+/// second poll, the others after 5 ms).
+/// A listener that takes a connection and then awaits something before returning it loses
+/// connections here.
+///
+/// The transport's own set-up ([`Accepted::pending`](ms_core::Accepted::pending)) is run for
+/// every accepted connection, so transports whose dial needs it (WebSocket) complete.
+pub async fn accept_is_cancel_safe(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("accept_is_cancel_safe", async {
+        let stack = f
+            .server
+            .stacks()
+            .iter()
+            .find(|stack| stack.transport().can_listen())
+            .expect("the fixture's server has no stack that listens");
+        let listener = stack
+            .transport()
+            .listen()
+            .await
+            .unwrap_or_else(|e| panic!("listen failed: {e}"));
+        let section = listener
+            .advertise(f.scope)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("the listener advertises nothing for scope {}", f.scope));
+        // Dial with the client's transport for this section (it may be configured to trust
+        // the server), else with the server's own.
+        let dialler = f
+            .client
+            .stacks()
+            .iter()
+            .map(|stack| stack.transport())
+            .find(|transport| {
+                transport.name() == section.name() && transport.understands(&section).is_ok()
+            })
+            .unwrap_or(stack.transport())
+            .clone();
+        // One dial after the other, a little apart, so that connections arrive both while an
+        // `accept` future waits and while none does.
+        let dials = tokio::spawn(async move {
+            let mut connected = Vec::new();
+            for _ in 0..CANCEL_SAFE_DIALS {
+                match dialler.connect(&section).await {
+                    Ok(conn) => connected.push(conn),
+                    Err(e) => panic!("a dial failed: {e}"),
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            connected
+        });
+
+        let mut accepted = 0;
+        let mut cancelled = 0;
+        let mut setups = JoinSet::new();
+        let mut give_up: Option<Instant> = None;
+        let mut round = 0u64;
+        while accepted < CANCEL_SAFE_DIALS {
+            round += 1;
+            let next = if round.is_multiple_of(2) {
+                tokio::select! {
+                    biased;
+                    next = listener.accept() => Some(next),
+                    () = tokio::task::yield_now() => None,
+                }
+            } else {
+                tokio::time::timeout(Duration::from_millis(5), listener.accept())
+                    .await
+                    .ok()
+            };
+            match next {
+                Some(Ok(incoming)) => {
+                    accepted += 1;
+                    setups.spawn(incoming.stream);
+                }
+                Some(Err(e)) => panic!("accept failed: {e}"),
+                None => cancelled += 1,
+            }
+            if give_up.is_none() && dials.is_finished() {
+                give_up = Some(Instant::now() + CANCEL_SAFE_GRACE);
+            }
+            if give_up.is_some_and(|at| Instant::now() >= at) {
+                break;
+            }
+        }
+        assert_eq!(
+            accepted,
+            CANCEL_SAFE_DIALS,
+            "{} of {CANCEL_SAFE_DIALS} connections were lost while accept futures were dropped \
+             ({cancelled} dropped): Listener::accept is not cancel-safe",
+            CANCEL_SAFE_DIALS - accepted
+        );
+        let connected = dials.await.expect("the dialling task failed");
+        assert_eq!(connected.len(), CANCEL_SAFE_DIALS);
+        assert!(
+            cancelled > 0,
+            "no accept future was dropped: the check checked nothing"
+        );
+        drop(connected);
+        setups.abort_all();
+        drop(listener);
+    })
     .await
 }

@@ -201,10 +201,7 @@ impl Transport for Unix {
         async {
             let stream = self.dial(path).await.map_err(classified)?;
             tracing::debug!("connected");
-            Ok(Connected {
-                stream: Box::new(stream),
-                remote: section.clone(),
-            })
+            Ok(Connected::new(Box::new(stream), section.clone()))
         }
         .instrument(span)
         .await

@@ -594,10 +594,7 @@ impl Transport for WsTransport {
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
         let url = WsUrl::parse(section).map_err(ms_core::classified)?;
         let stream = self.dial(&url).await.map_err(ms_core::classified)?;
-        Ok(Connected {
-            stream: Box::new(stream),
-            remote: url.to_section()?,
-        })
+        Ok(Connected::new(Box::new(stream), url.to_section()?))
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {

@@ -114,10 +114,10 @@ async fn prefer_scope_orders_ws_alternatives() {
     let client =
         MultiServer::new([Stack::new(ws), Stack::new(Recorder(Arc::clone(&log)))]).unwrap();
     let address: MultiAddress = format!("{live};rec:somewhere").parse().unwrap();
-    let options = |scope| DialOptions {
-        strategy: DialStrategy::Sequential,
-        prefer_scope: Some(scope),
-        ..DialOptions::default()
+    let options = |scope| {
+        DialOptions::default()
+            .with_strategy(DialStrategy::Sequential)
+            .with_prefer_scope(Some(scope))
     };
 
     // The ws alternative is on this device: preferring `device` dials it first, and it
