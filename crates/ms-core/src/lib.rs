@@ -92,34 +92,37 @@ macro_rules! delegate_io {
 
 mod address;
 mod admission;
+mod connection;
+mod dial;
 mod error;
 mod host;
 mod identity;
-mod node;
+mod multiserver;
 pub mod race;
-mod report;
+mod rejections;
 pub mod scope;
+mod serve;
 mod stack;
-mod stream;
 mod transform;
 mod transport;
 
 pub use address::{
     Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section, Skipped,
 };
+pub use connection::{
+    AsyncStream, BoxStream, Connection, ConnectionInfo, ConnectionStream, Direction,
+};
+pub use dial::{AbortHandle, Dial, DialOptions, DialStrategy};
 pub use error::{
     Attempt, BoxError, Classified, Classify, Error, ErrorKind, Mismatch, MismatchReason,
     SectionError, classified, kind_of, unwrap_classified,
 };
 pub use host::{HostPort, host_to_ascii};
 pub use identity::{AuthValue, Identity, InvalidKey, PublicKey, decode_base64_lenient};
-pub use node::{
-    AbortHandle, Builder, CloseHandle, Config, Dial, DialOptions, DialStrategy, Event, MultiServer,
-    Server,
-};
+pub use multiserver::{Builder, Config, MultiServer};
 pub use scope::{InvalidScope, Scope, Scopes};
+pub use serve::{CloseHandle, Event, Server};
 pub use stack::Stack;
-pub use stream::{AsyncStream, BoxStream, Connection, ConnectionInfo, ConnectionStream, Direction};
 pub use transform::{Transform, Upgraded};
 pub use transport::{Accepted, Connected, HandledByTransport, Listener, PendingStream, Transport};
 
