@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::task::{AbortHandle, Id};
 
-use crate::{BoxError, BoxStream, PendingStream, Section};
+use crate::{BoxError, BoxedIo, PendingStream, Section};
 
 /// Who a pending handshake counts against, beyond its listener.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -293,7 +293,7 @@ struct Watched {
 }
 
 impl Future for Watched {
-    type Output = Result<BoxStream, BoxError>;
+    type Output = Result<BoxedIo, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -325,7 +325,7 @@ impl Future for Watched {
 
 /// A stream that records, in its [`Activity`], when it last delivered bytes.
 struct Heard {
-    stream: BoxStream,
+    stream: BoxedIo,
     activity: Arc<Activity>,
     clock: Arc<AtomicU64>,
 }
@@ -519,7 +519,7 @@ mod tests {
         let (ours, mut theirs) = tokio::io::duplex(64);
         // A ready set-up (a plain TCP accept) is not "heard from"...
         let activity = Arc::new(Activity::default());
-        let ready: PendingStream = Box::pin(std::future::ready(Ok(Box::new(ours) as BoxStream)));
+        let ready: PendingStream = Box::pin(std::future::ready(Ok(Box::new(ours) as BoxedIo)));
         let mut stream = pending.watch(ready, activity.clone()).await.unwrap();
         assert_eq!(activity.heard_at(), None);
         // ...until the transforms read bytes from it.
@@ -532,7 +532,7 @@ mod tests {
 
         // A set-up that had to wait for the peer (an HTTP upgrade) counts when it ends.
         let activity = Arc::new(Activity::default());
-        let (tx, rx) = tokio::sync::oneshot::channel::<BoxStream>();
+        let (tx, rx) = tokio::sync::oneshot::channel::<BoxedIo>();
         let waiting: PendingStream = Box::pin(async move { rx.await.map_err(Into::into) });
         let setup = tokio::spawn(pending.watch(waiting, activity.clone()));
         tokio::task::yield_now().await;

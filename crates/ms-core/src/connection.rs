@@ -14,8 +14,9 @@ pub trait AsyncStream: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + ?Sized> AsyncStream for T {}
 
-/// A boxed [`AsyncStream`].
-pub type BoxStream = Box<dyn AsyncStream>;
+/// A boxed [`AsyncStream`]: the byte stream every transport hands over and every transform
+/// takes and returns. (Not to be confused with `ms_shs::BoxStream`, the box-stream protocol.)
+pub type BoxedIo = Box<dyn AsyncStream>;
 
 /// Whether a connection was dialled or accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,7 +82,7 @@ pub struct Connection {
 
 impl Connection {
     /// Wraps a stream and its description.
-    pub fn new(stream: BoxStream, info: ConnectionInfo) -> Self {
+    pub fn new(stream: BoxedIo, info: ConnectionInfo) -> Self {
         Self {
             stream: ConnectionStream { stream, slot: None },
             info,
@@ -136,7 +137,7 @@ impl Connection {
 /// # Ok::<(), ms_core::AddressError>(())
 /// ```
 pub struct ConnectionStream {
-    stream: BoxStream,
+    stream: BoxedIo,
     /// The server's open-connection slot (inbound only), released on drop.
     slot: Option<OwnedSemaphorePermit>,
 }

@@ -110,7 +110,7 @@ pub use address::{
     Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section, Skipped,
 };
 pub use connection::{
-    AsyncStream, BoxStream, Connection, ConnectionInfo, ConnectionStream, Direction,
+    AsyncStream, BoxedIo, Connection, ConnectionInfo, ConnectionStream, Direction,
 };
 pub use dial::{AbortHandle, Dial, DialOptions, DialStrategy};
 pub use error::{

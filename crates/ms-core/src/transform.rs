@@ -4,7 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::{BoxError, BoxStream, Identity, Scopes, Section, SectionError};
+use crate::{BoxError, BoxedIo, Identity, Scopes, Section, SectionError};
 
 /// A layer on top of a transport's stream: authentication and encryption (`shs`), the
 /// device-only pseudo-authentication `noauth`, or anything else that turns one byte stream into
@@ -43,13 +43,13 @@ pub trait Transform: Send + Sync + 'static {
     }
 
     /// Upgrades an accepted stream (the server role).
-    async fn upgrade_inbound(&self, stream: BoxStream) -> Result<Upgraded, BoxError>;
+    async fn upgrade_inbound(&self, stream: BoxedIo) -> Result<Upgraded, BoxError>;
 
     /// Upgrades a dialled stream (the client role), given the peer's section for this
     /// transform (e.g. `shs:<server key>`).
     async fn upgrade_outbound(
         &self,
-        stream: BoxStream,
+        stream: BoxedIo,
         section: &Section,
     ) -> Result<Upgraded, BoxError>;
 }
@@ -61,7 +61,7 @@ pub trait Transform: Send + Sync + 'static {
 #[non_exhaustive]
 pub struct Upgraded {
     /// The new stream.
-    pub stream: BoxStream,
+    pub stream: BoxedIo,
     /// This layer's view of the peer as a section, appended to the connection's remote
     /// address, e.g. `shs:<remote key>`.
     pub remote: Section,
@@ -72,7 +72,7 @@ pub struct Upgraded {
 
 impl Upgraded {
     /// The upgraded stream and this layer's view of the peer, with no identity.
-    pub fn new(stream: BoxStream, remote: Section) -> Self {
+    pub fn new(stream: BoxedIo, remote: Section) -> Self {
         Self {
             stream,
             remote,

@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::{BoxError, BoxStream, Identity, Scope, Scopes, Section, SectionError};
+use crate::{BoxError, BoxedIo, Identity, Scope, Scopes, Section, SectionError};
 
 /// A way to move bytes between two machines: TCP (`net`), WebSockets (`ws`), unix sockets,
 /// Tor (`onion`), or the in-memory transport of `ms-testkit`.
@@ -91,7 +91,7 @@ pub trait Transport: Send + Sync + 'static {
 #[non_exhaustive]
 pub struct Connected {
     /// The raw stream.
-    pub stream: BoxStream,
+    pub stream: BoxedIo,
     /// The peer as a section, e.g. `net:127.0.0.1:8008` (the resolved address, not the name
     /// dialled, as in the reference).
     pub remote: Section,
@@ -103,7 +103,7 @@ pub struct Connected {
 
 impl Connected {
     /// A dialled stream and the peer as a section, with no identity.
-    pub fn new(stream: BoxStream, remote: Section) -> Self {
+    pub fn new(stream: BoxedIo, remote: Section) -> Self {
         Self {
             stream,
             remote,
@@ -160,7 +160,7 @@ pub trait Listener: Send + Sync + 'static {
 ///
 /// When the set-up deals with the connection itself and there is no stream to hand on, it
 /// returns a boxed [`HandledByTransport`] as its error.
-pub type PendingStream = Pin<Box<dyn Future<Output = Result<BoxStream, BoxError>> + Send>>;
+pub type PendingStream = Pin<Box<dyn Future<Output = Result<BoxedIo, BoxError>> + Send>>;
 
 /// An incoming connection as the transport hands it over.
 ///
@@ -180,7 +180,7 @@ pub struct Accepted {
 
 impl Accepted {
     /// A connection that is ready to use.
-    pub fn ready(stream: BoxStream, remote: Section) -> Self {
+    pub fn ready(stream: BoxedIo, remote: Section) -> Self {
         Self {
             remote,
             stream: Box::pin(std::future::ready(Ok(stream))),
@@ -192,7 +192,7 @@ impl Accepted {
     /// runs it concurrently with other connections, under its deadline).
     pub fn pending<F>(setup: F, remote: Section) -> Self
     where
-        F: Future<Output = Result<BoxStream, BoxError>> + Send + 'static,
+        F: Future<Output = Result<BoxedIo, BoxError>> + Send + 'static,
     {
         Self {
             remote,

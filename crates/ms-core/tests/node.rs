@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ms_core::{
-    Accepted, BoxError, BoxStream, Connected, Error, Event, Identity, Listener, MultiServer,
+    Accepted, BoxError, BoxedIo, Connected, Error, Event, Identity, Listener, MultiServer,
     PublicKey, Scope, Scopes, Section, SectionError, Stack, Transform, Transport, Upgraded,
     async_trait,
 };
@@ -48,7 +48,7 @@ impl Transform for Password {
         Ok(())
     }
 
-    async fn upgrade_inbound(&self, mut stream: BoxStream) -> Result<Upgraded, BoxError> {
+    async fn upgrade_inbound(&self, mut stream: BoxedIo) -> Result<Upgraded, BoxError> {
         let len = stream.read_u8().await? as usize;
         let mut password = vec![0; len];
         stream.read_exact(&mut password).await?;
@@ -63,7 +63,7 @@ impl Transform for Password {
 
     async fn upgrade_outbound(
         &self,
-        mut stream: BoxStream,
+        mut stream: BoxedIo,
         section: &Section,
     ) -> Result<Upgraded, BoxError> {
         let password = section.rest().as_bytes();

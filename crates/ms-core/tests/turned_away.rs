@@ -11,7 +11,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use ms_core::{
-    BoxError, BoxStream, Event, MultiServer, Scope, Section, SectionError, Stack, Transform,
+    BoxError, BoxedIo, Event, MultiServer, Scope, Section, SectionError, Stack, Transform,
     Upgraded, async_trait,
 };
 use ms_testkit::{MemNetwork, MemTransport};
@@ -84,7 +84,7 @@ impl Transform for Knock {
         Section::new("knock").ok()
     }
 
-    async fn upgrade_inbound(&self, mut stream: BoxStream) -> Result<Upgraded, BoxError> {
+    async fn upgrade_inbound(&self, mut stream: BoxedIo) -> Result<Upgraded, BoxError> {
         if stream.read_u8().await? != b'!' {
             return Err("wrong knock".into());
         }
@@ -93,7 +93,7 @@ impl Transform for Knock {
 
     async fn upgrade_outbound(
         &self,
-        mut stream: BoxStream,
+        mut stream: BoxedIo,
         _section: &Section,
     ) -> Result<Upgraded, BoxError> {
         stream.write_u8(b'!').await?;

@@ -51,7 +51,7 @@
 
 use async_trait::async_trait;
 use ms_core::{
-    AuthValue, BoxError, BoxStream, Identity, PublicKey, Scopes, Section, SectionError, Transform,
+    AuthValue, BoxError, BoxedIo, Identity, PublicKey, Scopes, Section, SectionError, Transform,
     Upgraded,
 };
 
@@ -116,7 +116,7 @@ impl Noauth {
 
     /// The stream unchanged; the peer is us. The remote section is `noauth:<our key>`, as the
     /// reference's stream address (base64 is always valid section text).
-    fn upgraded(&self, stream: BoxStream) -> Result<Upgraded, BoxError> {
+    fn upgraded(&self, stream: BoxedIo) -> Result<Upgraded, BoxError> {
         let remote = Section::from_parts(NAME, [self.key.to_base64()])?;
         Ok(Upgraded::new(stream, remote)
             .with_identity(Identity::new(self.key).with_auth(AuthValue::new(LocalTrust))))
@@ -206,14 +206,14 @@ impl Transform for Noauth {
         }
     }
 
-    async fn upgrade_inbound(&self, stream: BoxStream) -> Result<Upgraded, BoxError> {
+    async fn upgrade_inbound(&self, stream: BoxedIo) -> Result<Upgraded, BoxError> {
         tracing::debug!("noauth: inbound peer trusted as this node");
         self.upgraded(stream)
     }
 
     async fn upgrade_outbound(
         &self,
-        stream: BoxStream,
+        stream: BoxedIo,
         section: &Section,
     ) -> Result<Upgraded, BoxError> {
         self.understands(section)?;

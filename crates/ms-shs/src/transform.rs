@@ -287,7 +287,7 @@ impl Transform for Shs {
         Section::from_parts(NAME, [self.keypair.public().to_base64()]).ok()
     }
 
-    async fn upgrade_inbound(&self, stream: ms_core::BoxStream) -> Result<Upgraded, BoxError> {
+    async fn upgrade_inbound(&self, stream: ms_core::BoxedIo) -> Result<Upgraded, BoxError> {
         let authorize = Arc::clone(&self.authorize);
         let (stream, auth) =
             server_handshake(stream, &self.keypair, &self.options, move |client| {
@@ -306,7 +306,7 @@ impl Transform for Shs {
 
     async fn upgrade_outbound(
         &self,
-        stream: ms_core::BoxStream,
+        stream: ms_core::BoxedIo,
         section: &Section,
     ) -> Result<Upgraded, BoxError> {
         let target = ShsTarget::parse(section).map_err(ms_core::classified)?;
@@ -318,7 +318,7 @@ impl Transform for Shs {
             }
             None => &self.keypair,
         };
-        let stream: crate::BoxStream<ms_core::BoxStream> =
+        let stream: crate::BoxStream<ms_core::BoxedIo> =
             client_handshake(stream, keypair, &target.server, &self.options)
                 .await
                 .map_err(|e: HandshakeError| ms_core::classified(e))?

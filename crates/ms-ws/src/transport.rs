@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ms_core::{
-    Accepted, BoxError, BoxStream, Connected, HostPort, Listener, Scope, Scopes, Section,
+    Accepted, BoxError, BoxedIo, Connected, HostPort, Listener, Scope, Scopes, Section,
     SectionError, Transport,
 };
 use ms_net::{ConfigError, ExternalHosts, Net, NetBuilder, NetListener};
@@ -440,7 +440,7 @@ impl WsTransport {
         &self,
         io: S,
         peer: SocketAddr,
-    ) -> Result<Option<BoxStream>, WsError>
+    ) -> Result<Option<BoxedIo>, WsError>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -693,7 +693,7 @@ impl Listener for WsListener {
 
 /// TLS (for `wss`), then the HTTP request: an upgrade becomes a [`WsStream`], a request the
 /// handler answered `None`, anything else an error (after an answer where there is one).
-async fn set_up<S>(io: S, peer: SocketAddr, inner: &Inner) -> Result<Option<BoxStream>, WsError>
+async fn set_up<S>(io: S, peer: SocketAddr, inner: &Inner) -> Result<Option<BoxedIo>, WsError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -716,7 +716,7 @@ async fn upgrade<S>(
     mut io: S,
     peer: SocketAddr,
     inner: &Inner,
-) -> Result<Option<BoxStream>, WsError>
+) -> Result<Option<BoxedIo>, WsError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
