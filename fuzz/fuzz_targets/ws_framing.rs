@@ -1,7 +1,7 @@
 //! The `ws` transport's server side against untrusted bytes.
 //!
-//! Mode 0 serves each input in memory through `WsTransport::serve_connection` (what the
-//! transport's listener runs for every accepted connection): a `WsTransport` (plain `ws`, an
+//! Mode 0 serves each input in memory through `Ws::serve_connection` (what the
+//! transport's listener runs for every accepted connection): a `Ws` (plain `ws`, an
 //! echoing HTTP handler, 2 KiB head and 1 KiB body limits) built once per process; each run
 //! sends the input over an in-memory pipe, half-closes and reads the answer while the server
 //! side serves the connection and, after an upgrade, reads the multiserver stream to its end.
@@ -35,7 +35,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use ms_core::{Scopes, Section};
 use ms_ws::{
-    HttpHandler, HttpRequest, HttpResponse, WsError, WsOptions, WsStream, WsTransport, WsUrl,
+    HttpHandler, HttpRequest, HttpResponse, WsError, WsOptions, WsStream, Ws, WsUrl,
 };
 use multiserver_fuzz::Input;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -48,7 +48,7 @@ const MAX_BODY: usize = 1024;
 
 struct Server {
     rt: Runtime,
-    transport: WsTransport,
+    transport: Ws,
 }
 
 fn echo_handler() -> HttpHandler {
@@ -82,7 +82,7 @@ fn server() -> &'static Server {
         options.handshake_timeout = Duration::from_secs(5);
         options.max_request_head = MAX_HEAD;
         options.max_request_body = MAX_BODY;
-        let transport = WsTransport::builder()
+        let transport = Ws::builder()
             .scopes(Scopes::DEVICE)
             .http_handler(echo_handler())
             .verify_client(|request| {

@@ -14,7 +14,7 @@ use ms_net::Net;
 use ms_noauth::Noauth;
 use ms_shs::{Keypair, Shs};
 use ms_unix::Unix;
-use ms_ws::WsTransport;
+use ms_ws::Ws;
 use serde_json::Value;
 
 const KEY: &str = "DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=";
@@ -88,7 +88,7 @@ fn client() -> MultiServer {
     let shs = Shs::new(Keypair::from_seed(&[7; 32]));
     MultiServer::new([
         Stack::new(Net::new()).with(shs.clone()),
-        Stack::new(WsTransport::builder().build().unwrap()).with(shs),
+        Stack::new(Ws::builder().build().unwrap()).with(shs),
         Stack::new(Unix::dial_only()).with(Noauth::new(ms_core::PublicKey([9; 32]))),
     ])
     .unwrap()

@@ -11,7 +11,7 @@ use std::process::Stdio;
 
 use ms_core::{MultiServer, Scope, Stack};
 use ms_shs::{Keypair, Shs};
-use ms_ws::WsTransport;
+use ms_ws::Ws;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -24,7 +24,7 @@ async fn a_browser_talks_to_a_rust_node_over_ws_shs() {
         return;
     };
     let keys = Keypair::from_seed(&[41; 32]);
-    let ws = WsTransport::builder()
+    let ws = Ws::builder()
         .host(std::net::Ipv4Addr::LOCALHOST)
         .port(0)
         .build()

@@ -4,15 +4,15 @@
 use ms_core::{MultiServer, Scope, Stack};
 use ms_interop::{JsServer, LARGE, assert_same, echo_through, js_connect, pattern};
 use ms_shs::{Keypair, Shs};
-use ms_ws::WsTransport;
+use ms_ws::Ws;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn keys() -> Keypair {
     Keypair::from_seed(&[21; 32])
 }
 
-fn ws() -> WsTransport {
-    WsTransport::builder()
+fn ws() -> Ws {
+    Ws::builder()
         .host(std::net::Ipv4Addr::LOCALHOST)
         .port(0)
         .build()

@@ -25,7 +25,7 @@ use ms_shs::{Keypair, Shs};
 use ms_system_tests::load::{self, Load};
 use ms_testkit::pattern;
 use ms_unix::Unix;
-use ms_ws::WsTransport;
+use ms_ws::Ws;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const PROBES: usize = 46;
@@ -90,7 +90,7 @@ impl Node {
                     .scopes([Scope::Device])
                     .build()
                     .unwrap();
-                let ws = WsTransport::builder()
+                let ws = Ws::builder()
                     .host(std::net::Ipv4Addr::LOCALHOST)
                     .port(0)
                     .scope(Scope::Device)
@@ -205,7 +205,7 @@ async fn probe_every_stack(node: &Node) -> Vec<Probed> {
     let shs = std::sync::Arc::new(Shs::new(client_keys));
     let client = MultiServer::builder()
         .stack(Stack::new(Net::new()).with_shared(shs.clone()))
-        .stack(Stack::new(WsTransport::builder().build().unwrap()).with_shared(shs))
+        .stack(Stack::new(Ws::builder().build().unwrap()).with_shared(shs))
         .stack(Stack::new(Unix::dial_only()).with(Noauth::new(node.server_key)))
         .build()
         .unwrap();

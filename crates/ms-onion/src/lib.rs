@@ -20,10 +20,10 @@
 //!
 //! ```no_run
 //! use ms_core::{MultiServer, Stack};
-//! use ms_onion::OnionTransport;
+//! use ms_onion::Onion;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let node = MultiServer::new([Stack::new(OnionTransport::new())])?;
+//! let node = MultiServer::new([Stack::new(Onion::new())])?;
 //! let conn = node
 //!     .connect("onion:7x3bmfwvm6yxgxg4tgbqvrapxyqv3a3ev3ocnz5zusmxxujb3eo6cdyd.onion:8008")
 //!     .await?;
@@ -191,11 +191,12 @@ fn all_failed(errors: &[OnionError]) -> String {
 /// ```
 /// use std::time::Duration;
 /// use ms_core::{Scope, Section, Transport};
-/// use ms_onion::OnionTransport;
+/// use ms_onion::Onion;
 ///
-/// let onion = OnionTransport::new()
-///     .with_proxies(["127.0.0.1:9050".parse()?])
-///     .with_connect_timeout(Duration::from_secs(60));
+/// let onion = Onion::builder()
+///     .proxies(["127.0.0.1:9050".parse()?])
+///     .connect_timeout(Duration::from_secs(60))
+///     .build()?;
 /// assert_eq!(onion.name(), "onion");
 /// assert!(onion.scopes().contains(Scope::Public));
 /// assert!(onion.understands(&Section::new("onion:abcdefghijklmnop.onion:8008")?).is_ok());
@@ -203,18 +204,48 @@ fn all_failed(errors: &[OnionError]) -> String {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct OnionTransport {
+pub struct Onion {
     proxies: Vec<SocketAddr>,
     connect_timeout: Duration,
 }
 
-impl Default for OnionTransport {
+/// Configures an [`Onion`] transport; [`build`](Self::build) checks the settings.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct OnionBuilder {
+    onion: Onion,
+}
+
+impl OnionBuilder {
+    /// Replaces the proxies, tried in order.
+    pub fn proxies(mut self, proxies: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.onion.proxies = proxies.into_iter().collect();
+        self
+    }
+
+    /// Sets the deadline of one attempt through one proxy (TCP to the proxy, the SOCKS
+    /// exchange, and Tor's circuit to the service).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.onion.connect_timeout = timeout;
+        self
+    }
+
+    /// The transport, or [`OnionError::NoProxy`] when the proxy list is empty.
+    pub fn build(self) -> Result<Onion, OnionError> {
+        if self.onion.proxies.is_empty() {
+            return Err(OnionError::NoProxy);
+        }
+        Ok(self.onion)
+    }
+}
+
+impl Default for Onion {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl OnionTransport {
+impl Onion {
     /// Proxies `127.0.0.1:9050` then `127.0.0.1:9150`, 30 s per proxy (as the reference's
     /// SOCKS library).
     pub fn new() -> Self {
@@ -224,17 +255,9 @@ impl OnionTransport {
         }
     }
 
-    /// Replaces the proxies, tried in order.
-    pub fn with_proxies(mut self, proxies: impl IntoIterator<Item = SocketAddr>) -> Self {
-        self.proxies = proxies.into_iter().collect();
-        self
-    }
-
-    /// Sets the deadline of one attempt through one proxy (TCP to the proxy, the SOCKS
-    /// exchange, and Tor's circuit to the service).
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
+    /// Starts configuring one: proxies and connect timeout, as in [`new`](Self::new) until set.
+    pub fn builder() -> OnionBuilder {
+        OnionBuilder { onion: Self::new() }
     }
 
     /// The proxies, in order.
@@ -322,7 +345,7 @@ fn socks_error(proxy: SocketAddr, target: &HostPort, e: tokio_socks::Error) -> O
 }
 
 #[async_trait]
-impl Transport for OnionTransport {
+impl Transport for Onion {
     fn name(&self) -> &str {
         "onion"
     }
@@ -370,7 +393,7 @@ mod tests {
 
     #[test]
     fn parses_like_net() {
-        let onion = OnionTransport::new();
+        let onion = Onion::new();
         assert!(
             onion
                 .understands(&section("onion:abcdefghijklmnop.onion:8008"))
@@ -389,7 +412,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_to_listen() {
-        let err = OnionTransport::new().listen().await.err().unwrap();
+        let err = Onion::new().listen().await.err().unwrap();
         assert_eq!(
             err.to_string(),
             "onion is client-only: serve a net stack behind a Tor hidden service"
@@ -406,8 +429,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_proxies_says_so() {
-        let onion = OnionTransport::new().with_proxies([]);
-        let err = onion.dial(&HostPort::new("x.onion", 1)).await.unwrap_err();
+        let err = Onion::builder().proxies([]).build().unwrap_err();
         assert!(matches!(err, OnionError::NoProxy));
     }
 

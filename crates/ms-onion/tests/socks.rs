@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
 use std::time::Duration;
 
 use ms_core::{Error, MultiServer, Stack};
-use ms_onion::{OnionError, OnionTransport, SocksReply};
+use ms_onion::{Onion, OnionError, SocksReply};
 use ms_testkit::{Microsocks, refused_localhost_port, refused_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -40,7 +40,11 @@ async fn echo_server() -> u16 {
     port
 }
 
-fn node(onion: OnionTransport) -> MultiServer {
+fn onion_via<const N: usize>(proxies: [std::net::SocketAddr; N]) -> Onion {
+    Onion::builder().proxies(proxies).build().unwrap()
+}
+
+fn node(onion: Onion) -> MultiServer {
     MultiServer::new([Stack::new(onion)]).unwrap()
 }
 
@@ -56,7 +60,7 @@ async fn connects_through_the_proxy_by_host_name() {
         return;
     };
     let port = echo_server().await;
-    let node = node(OnionTransport::new().with_proxies([proxy.addr()]));
+    let node = node(onion_via([proxy.addr()]));
     // `localhost` is sent to the proxy as a name, and the proxy resolves it.
     let address = format!("onion:localhost:{port}");
     let mut conn = node.connect(&address).await.unwrap();
@@ -70,7 +74,7 @@ async fn connects_through_the_proxy_by_host_name() {
 #[tokio::test]
 async fn reports_a_proxy_that_is_down() {
     let proxy = refused_addr();
-    let node = node(OnionTransport::new().with_proxies([proxy]));
+    let node = node(onion_via([proxy]));
     let err = node.connect("onion:example.onion:8008").await.unwrap_err();
     match onion_error(&err) {
         OnionError::ProxyDown { proxy: p, .. } => assert_eq!(*p, proxy),
@@ -84,7 +88,7 @@ async fn reports_a_proxy_that_requires_authentication() {
         return;
     };
     let port = echo_server().await;
-    let node = node(OnionTransport::new().with_proxies([proxy.addr()]));
+    let node = node(onion_via([proxy.addr()]));
     let err = node
         .connect(&format!("onion:localhost:{port}"))
         .await
@@ -100,7 +104,7 @@ async fn reports_the_proxy_reply_code() {
     let Some(proxy) = Microsocks::start() else {
         return;
     };
-    let node = node(OnionTransport::new().with_proxies([proxy.addr()]));
+    let node = node(onion_via([proxy.addr()]));
     let err = node
         .connect(&format!("onion:localhost:{}", refused_localhost_port()))
         .await
@@ -120,7 +124,7 @@ async fn falls_back_from_the_first_proxy_to_the_second() {
         return;
     };
     let port = echo_server().await;
-    let node = node(OnionTransport::new().with_proxies([refused_addr(), proxy.addr()]));
+    let node = node(onion_via([refused_addr(), proxy.addr()]));
     let mut conn = node
         .connect(&format!("onion:localhost:{port}"))
         .await
@@ -134,7 +138,7 @@ async fn falls_back_from_the_first_proxy_to_the_second() {
 #[tokio::test]
 async fn lists_every_proxy_when_all_fail() {
     let (first, second) = (refused_addr(), refused_addr());
-    let node = node(OnionTransport::new().with_proxies([first, second]));
+    let node = node(onion_via([first, second]));
     let err = node.connect("onion:example.onion:8008").await.unwrap_err();
     match onion_error(&err) {
         OnionError::AllProxiesFailed(errors) => {
@@ -156,9 +160,11 @@ async fn times_out_on_a_proxy_that_never_answers() {
     let silent = StdListener::bind("127.0.0.1:0").unwrap();
     let proxy = silent.local_addr().unwrap();
     let node = node(
-        OnionTransport::new()
-            .with_proxies([proxy])
-            .with_connect_timeout(Duration::from_millis(200)),
+        Onion::builder()
+            .proxies([proxy])
+            .connect_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap(),
     );
     let err = node.connect("onion:example.onion:8008").await.unwrap_err();
     assert!(
@@ -171,7 +177,7 @@ async fn times_out_on_a_proxy_that_never_answers() {
 #[tokio::test]
 async fn onion_is_client_only_and_a_node_serves_its_other_stacks() {
     use ms_core::Transport as _;
-    let onion = OnionTransport::new();
+    let onion = Onion::new();
     assert!(!onion.can_listen());
     let err = onion.listen().await.err().expect("onion listened");
     let err = ms_core::unwrap_classified(err.as_ref())
@@ -183,7 +189,7 @@ async fn onion_is_client_only_and_a_node_serves_its_other_stacks() {
             .contains("onion is client-only: serve a net stack behind a Tor hidden service")
     );
     // The node skips the client-only stack instead of failing to listen.
-    let server = node(OnionTransport::new()).listen().await.unwrap();
+    let server = node(Onion::new()).listen().await.unwrap();
     assert!(server.addresses().iter().all(|(_, a)| a.is_empty()));
     server.close().await;
 }

@@ -60,7 +60,7 @@ async fn net_shs(n: usize) -> Vec<StackSwarm> {
 
 async fn ws_shs(n: usize) -> Vec<StackSwarm> {
     build((0..n).map(|_| {
-        let ws = ms_ws::WsTransport::builder().build().unwrap();
+        let ws = ms_ws::Ws::builder().build().unwrap();
         let node = MultiServer::new([Stack::new(ws).with(shs())]).unwrap();
         (node, None)
     }))

@@ -23,10 +23,10 @@
 //!
 //! ```no_run
 //! use ms_core::{MultiServer, Scope, Scopes, Stack};
-//! use ms_ws::{HttpHandler, HttpResponse, WsTransport};
+//! use ms_ws::{HttpHandler, HttpResponse, Ws};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let ws = WsTransport::builder()
+//! let ws = Ws::builder()
 //!     .host(std::net::Ipv4Addr::UNSPECIFIED)
 //!     .port(8989)
 //!     .scopes(Scopes::DEVICE | Scopes::LOCAL | Scopes::PUBLIC)
@@ -55,16 +55,16 @@
 //! malformed or oversized request, answered 400, 413 or 501).
 //!
 //! A connection accepted elsewhere (your own listener, behind a proxy, an in-memory pipe) is
-//! served the same way by [`WsTransport::serve_connection`].
+//! served the same way by [`Ws::serve_connection`].
 //!
 //! ## Dialling
 //!
 //! ```no_run
 //! use ms_core::{MultiServer, Stack};
-//! use ms_ws::WsTransport;
+//! use ms_ws::Ws;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let node = MultiServer::new([Stack::new(WsTransport::builder().build()?)])?;
+//! let node = MultiServer::new([Stack::new(Ws::builder().build()?)])?;
 //! let conn = node.connect("wss://example.org/room").await?;
 //! # drop(conn);
 //! # Ok(())
@@ -108,7 +108,7 @@ mod url;
 pub use error::WsError;
 pub use http::{HttpHandler, HttpRequest, HttpResponse, MAX_HEADERS};
 pub use stream::{Keepalive, WsStream};
-pub use transport::{IoStream, WsBuilder, WsListener, WsOptions, WsTransport};
+pub use transport::{IoStream, Ws, WsBuilder, WsListener, WsOptions};
 pub use url::{Scheme, WsUrl};
 
 /// The `ms-net` this crate's TCP is: its [`ConfigError`](ms_net::ConfigError) and
@@ -120,10 +120,10 @@ pub use ms_net;
 /// that has to match this one.
 ///
 /// ```
-/// use ms_ws::{WsTransport, rustls};
+/// use ms_ws::{Ws, rustls};
 ///
 /// let roots = rustls::RootCertStore::empty(); // add a private CA's certificate here
-/// let ws = WsTransport::builder().client_roots(roots).build()?;
+/// let ws = Ws::builder().client_roots(roots).build()?;
 /// # let _ = ws;
 /// # Ok::<(), ms_ws::WsError>(())
 /// ```

@@ -1,4 +1,4 @@
-//! [`WsTransport`]: dialling `ws://` / `wss://` URLs and serving WebSockets (and plain HTTP).
+//! [`Ws`]: dialling `ws://` / `wss://` URLs and serving WebSockets (and plain HTTP).
 
 use std::fmt;
 use std::io;
@@ -30,7 +30,7 @@ use crate::http::{self, HttpHandler, HttpRequest, HttpResponse, Incoming, Limits
 use crate::tls;
 use crate::{Keepalive, Scheme, WsError, WsStream, WsUrl};
 
-/// Tunables of a [`WsTransport`]; every field has a default (see [`WsOptions::default`]).
+/// Tunables of a [`Ws`]; every field has a default (see [`WsOptions::default`]).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WsOptions {
@@ -95,7 +95,7 @@ enum ClientTls {
     Config(Arc<ClientConfig>),
 }
 
-/// Builds a [`WsTransport`].
+/// Builds a [`Ws`].
 ///
 /// The TCP options ([`host`](Self::host), [`port`](Self::port), [`scope`](Self::scope) /
 /// [`scopes`](Self::scopes), [`external`](Self::external), [`stagger`](Self::stagger)) are
@@ -105,9 +105,9 @@ enum ClientTls {
 /// ```
 /// use std::net::Ipv4Addr;
 /// use ms_core::Scopes;
-/// use ms_ws::WsTransport;
+/// use ms_ws::Ws;
 ///
-/// let ws = WsTransport::builder()
+/// let ws = Ws::builder()
 ///     .host(Ipv4Addr::UNSPECIFIED)
 ///     .port(8989)
 ///     .scopes(Scopes::DEVICE | Scopes::LOCAL)
@@ -222,10 +222,10 @@ impl WsBuilder {
     /// it, every valid upgrade is accepted.
     ///
     /// ```
-    /// use ms_ws::{HttpResponse, WsTransport};
+    /// use ms_ws::{HttpResponse, Ws};
     ///
     /// // Browsers send the page's origin: only pages of this app may open a WebSocket.
-    /// let ws = WsTransport::builder()
+    /// let ws = Ws::builder()
     ///     .verify_client(|request| match request.header("origin") {
     ///         None => Ok(()), // not a browser
     ///         Some(b"http://localhost:3000") => Ok(()),
@@ -270,19 +270,19 @@ impl WsBuilder {
     ///
     /// ```
     /// use ms_core::Scope;
-    /// use ms_ws::{WsError, WsTransport};
+    /// use ms_ws::{WsError, Ws};
     ///
     /// // `external` names are announced for `public` only, and must make a valid URL host.
-    /// let err = WsTransport::builder().external("example.org").build().unwrap_err();
+    /// let err = Ws::builder().external("example.org").build().unwrap_err();
     /// assert!(matches!(err, WsError::Config(_)));
-    /// let err = WsTransport::builder()
+    /// let err = Ws::builder()
     ///     .scope(Scope::Public)
     ///     .external("example.org/path")
     ///     .build()
     ///     .unwrap_err();
     /// assert!(matches!(err, WsError::Config(_)));
     /// ```
-    pub fn build(self) -> Result<WsTransport, WsError> {
+    pub fn build(self) -> Result<Ws, WsError> {
         #[cfg(feature = "wss")]
         let (acceptor, connector) = build_tls(self.server_tls, self.client_tls)?;
         #[cfg(feature = "wss")]
@@ -300,7 +300,7 @@ impl WsBuilder {
         for host in net.external() {
             check_external_url(scheme, host)?;
         }
-        Ok(WsTransport {
+        Ok(Ws {
             inner: Arc::new(Inner {
                 scheme,
                 net,
@@ -346,9 +346,9 @@ fn build_tls(
 ///
 /// ```
 /// use ms_core::{Section, Transport};
-/// use ms_ws::WsTransport;
+/// use ms_ws::Ws;
 ///
-/// let ws = WsTransport::builder().build()?;
+/// let ws = Ws::builder().build()?;
 /// assert_eq!(ws.name(), "ws");
 /// // `wss://` needs the `wss` feature (default).
 /// assert_eq!(
@@ -359,7 +359,7 @@ fn build_tls(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
-pub struct WsTransport {
+pub struct Ws {
     inner: Arc<Inner>,
 }
 
@@ -375,7 +375,7 @@ struct Inner {
     options: WsOptions,
 }
 
-impl WsTransport {
+impl Ws {
     /// Starts building a transport.
     pub fn builder() -> WsBuilder {
         WsBuilder {
@@ -414,12 +414,12 @@ impl WsTransport {
     ///   handshake, a peer that hung up, or the deadline.
     ///
     /// ```
-    /// use ms_ws::WsTransport;
+    /// use ms_ws::Ws;
     /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let transport = WsTransport::builder().build()?;
+    /// let transport = Ws::builder().build()?;
     /// // Any AsyncRead + AsyncWrite stream will do; here, an in-memory pipe.
     /// let (mut client, server) = tokio::io::duplex(4096);
     /// let peer = "127.0.0.1:40000".parse()?;
@@ -528,9 +528,9 @@ pub trait IoStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> IoStream for T {}
 
-impl fmt::Debug for WsTransport {
+impl fmt::Debug for Ws {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WsTransport")
+        f.debug_struct("Ws")
             .field("scheme", &self.inner.scheme)
             .field("net", &self.inner.net)
             .field("handler", &self.inner.handler.is_some())
@@ -549,7 +549,7 @@ impl fmt::Debug for WsBuilder {
 }
 
 #[async_trait]
-impl Transport for WsTransport {
+impl Transport for Ws {
     fn name(&self) -> &str {
         self.inner.scheme.as_str()
     }
@@ -602,18 +602,18 @@ impl Transport for WsTransport {
     }
 }
 
-impl WsTransport {
+impl Ws {
     /// Starts listening (TCP as [`ms_net::Net::bind`]: dual-stack for `::`, port 0 chosen by
     /// the system) and returns the concrete listener. [`Transport::listen`] does the same,
     /// boxed.
     ///
     /// ```
     /// use ms_core::{Listener, Scope};
-    /// use ms_ws::WsTransport;
+    /// use ms_ws::Ws;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), ms_ws::WsError> {
-    /// let listener = WsTransport::builder().build()?.bind().await?;
+    /// let listener = Ws::builder().build()?.bind().await?;
     /// let port = listener.local_addr().port();
     /// assert_eq!(listener.advertise(Scope::Device)[0].as_str(), format!("ws://127.0.0.1:{port}"));
     /// # Ok(())
@@ -630,14 +630,14 @@ impl WsTransport {
 }
 
 /// A listening `ws` (or `wss`) server: an [`ms_net::NetListener`] whose connections are set up
-/// as WebSockets. Made by [`WsTransport::bind`] or, boxed, by [`Transport::listen`].
+/// as WebSockets. Made by [`Ws::bind`] or, boxed, by [`Transport::listen`].
 ///
 /// It advertises what the `net` listener would for the same bind, as `ws://<host>:<port>`
 /// (`wss://` with TLS).
 #[derive(Debug)]
 pub struct WsListener {
     tcp: NetListener,
-    transport: WsTransport,
+    transport: Ws,
 }
 
 impl WsListener {
@@ -712,11 +712,7 @@ where
     }
 }
 
-async fn upgrade<S>(
-    mut io: S,
-    peer: SocketAddr,
-    inner: &Inner,
-) -> Result<Option<BoxedIo>, WsError>
+async fn upgrade<S>(mut io: S, peer: SocketAddr, inner: &Inner) -> Result<Option<BoxedIo>, WsError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {

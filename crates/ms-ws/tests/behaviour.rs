@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use ms_core::{Event, MultiServer, Scope, Scopes, Stack};
-use ms_ws::{HttpHandler, HttpResponse, Keepalive, WsError, WsTransport};
+use ms_ws::{HttpHandler, HttpResponse, Keepalive, Ws, WsError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
@@ -119,7 +119,7 @@ async fn shutdown_sends_a_close_frame_and_the_peer_close_ends_reading() {
 
 fn keepalive_node() -> MultiServer {
     common::node(
-        WsTransport::builder()
+        Ws::builder()
             .keepalive(Some(Keepalive {
                 interval: Duration::from_millis(150),
                 timeout: Duration::from_millis(150),
@@ -187,7 +187,7 @@ async fn http_get(addr: &str, request: &str) -> String {
 
 #[tokio::test]
 async fn answers_plain_http_through_the_handler() {
-    let ws = WsTransport::builder()
+    let ws = Ws::builder()
         .http_handler(HttpHandler::new(|request| async move {
             HttpResponse::text(200, format!("you asked for {}", request.target))
         }))
@@ -331,7 +331,7 @@ async fn reports_inbound_peers_as_ws_urls_and_keeps_the_dialled_path() {
 
 #[tokio::test]
 async fn advertises_the_real_port_and_external_names() {
-    let ws = WsTransport::builder()
+    let ws = Ws::builder()
         .host(std::net::Ipv4Addr::UNSPECIFIED)
         .scopes(Scopes::DEVICE | Scopes::PUBLIC)
         .external(["example.org", "b.example"])
@@ -359,7 +359,7 @@ async fn wss_refuses_a_server_it_cannot_verify() {
     let server = node.listen().await.unwrap();
     let address = server.address(Scope::Device).to_string();
     assert!(address.starts_with("wss://127.0.0.1:"), "{address}");
-    let stranger = common::node(WsTransport::builder().build().unwrap());
+    let stranger = common::node(Ws::builder().build().unwrap());
     let err = stranger.connect(&address).await.unwrap_err();
     let ws_error = err.plugin_error().and_then(|e| e.downcast_ref::<WsError>());
     assert!(matches!(ws_error, Some(WsError::Tls { .. })), "{err}");
@@ -367,7 +367,7 @@ async fn wss_refuses_a_server_it_cannot_verify() {
 
 #[tokio::test]
 async fn dial_timeout_applies_to_a_server_that_never_upgrades() {
-    let ws = WsTransport::builder()
+    let ws = Ws::builder()
         .connect_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -402,7 +402,7 @@ async fn a_dead_port_lists_the_refused_address() {
 /// plain HTTP through the handler, and answers a slow peer with a timeout, as the listener does.
 #[tokio::test]
 async fn serves_a_connection_accepted_elsewhere() {
-    let ws = WsTransport::builder()
+    let ws = Ws::builder()
         .http_handler(HttpHandler::new(|request| async move {
             HttpResponse::text(200, format!("hello {}", request.remote))
         }))
@@ -450,7 +450,7 @@ async fn serves_a_connection_accepted_elsewhere() {
     // A peer that never finishes its request: the set-up deadline ends it.
     let mut options = ms_ws::WsOptions::default();
     options.handshake_timeout = Duration::from_millis(100);
-    let strict = WsTransport::builder().options(options).build().unwrap();
+    let strict = Ws::builder().options(options).build().unwrap();
     let (mut client_io, server_io) = tokio::io::duplex(1024);
     client_io.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
     let result = strict.serve_connection(server_io, peer).await;
@@ -464,7 +464,7 @@ async fn serves_a_connection_accepted_elsewhere() {
 #[tokio::test]
 async fn verify_client_decides_on_each_upgrade() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let ws = WsTransport::builder()
+    let ws = Ws::builder()
         .verify_client({
             let seen = seen.clone();
             move |request| {

@@ -47,10 +47,7 @@ async fn a_closed_port_is_refused() {
 
 #[test]
 fn ws_addresses_have_the_scope_of_their_host() {
-    let ws = ms_ws::WsTransport::builder()
-        .scopes(Scopes::ALL)
-        .build()
-        .unwrap();
+    let ws = ms_ws::Ws::builder().scopes(Scopes::ALL).build().unwrap();
     let scope = |text: &str| ws.scope_of(&text.parse::<Section>().unwrap());
     assert_eq!(scope("ws://127.0.0.1:8989"), Some(Scope::Device));
     assert_eq!(scope("ws://[::1]:8989/path"), Some(Scope::Device));
@@ -107,10 +104,7 @@ async fn prefer_scope_orders_ws_alternatives() {
     let log = Arc::new(Mutex::new(Vec::new()));
     // A client transport that serves every scope, so that its `scope_of` cannot fall back on
     // "device-only".
-    let ws = ms_ws::WsTransport::builder()
-        .scopes(Scopes::ALL)
-        .build()
-        .unwrap();
+    let ws = ms_ws::Ws::builder().scopes(Scopes::ALL).build().unwrap();
     let client =
         MultiServer::new([Stack::new(ws), Stack::new(Recorder(Arc::clone(&log)))]).unwrap();
     let address: MultiAddress = format!("{live};rec:somewhere").parse().unwrap();

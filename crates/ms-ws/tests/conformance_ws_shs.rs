@@ -6,9 +6,9 @@ mod common;
 use ms_core::{MultiServer, Stack};
 use ms_shs::{Keypair, Shs};
 use ms_testkit::Fixture;
-use ms_ws::WsTransport;
+use ms_ws::Ws;
 
-fn fixture_for(make: fn() -> WsTransport) -> Fixture {
+fn fixture_for(make: fn() -> Ws) -> Fixture {
     let server_keys = Keypair::from_seed(&[1; 32]);
     let server_pk = server_keys.public().to_base64();
     let server = MultiServer::new([Stack::new(make()).with(Shs::new(server_keys))]).unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ms_core::{HostPort, Listener, MultiServer, Scope, Scopes, Stack, Transport};
 use ms_net::{ConfigError, Net, NetError};
-use ms_ws::{WsError, WsTransport, WsUrl};
+use ms_ws::{Ws, WsError, WsUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -60,7 +60,7 @@ async fn a_host_name_whose_first_address_is_a_black_hole_still_connects() {
         let Some((hole, fillers, hole_addr)) = black_hole(first.ip()).await else {
             return;
         };
-        let ws = WsTransport::builder()
+        let ws = Ws::builder()
             .host(second.ip())
             .port(hole_addr.port())
             .build()
@@ -88,7 +88,7 @@ async fn a_host_name_whose_first_address_is_a_black_hole_still_connects() {
     };
     // A deadline far shorter than the kernel's SYN retries (minutes): a dial that waits for
     // the black hole to give up fails; one that races the addresses gets through.
-    let client = WsTransport::builder()
+    let client = Ws::builder()
         .connect_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
@@ -116,10 +116,7 @@ async fn a_wildcard_ipv6_listener_accepts_ipv4_clients() {
         eprintln!("note: no IPv6 loopback here; skipping");
         return;
     }
-    let ws = WsTransport::builder()
-        .host(Ipv6Addr::UNSPECIFIED)
-        .build()
-        .unwrap();
+    let ws = Ws::builder().host(Ipv6Addr::UNSPECIFIED).build().unwrap();
     assert!(ws.bind().await.unwrap().is_dual_stack());
     let server_node = MultiServer::new([Stack::new(ws)]).unwrap();
     let mut server = server_node.listen().await.unwrap();
@@ -131,7 +128,7 @@ async fn a_wildcard_ipv6_listener_accepts_ipv4_clients() {
         .unwrap_or_else(|| panic!("{device}"))
         .parse()
         .unwrap();
-    let client = MultiServer::new([Stack::new(WsTransport::builder().build().unwrap())]).unwrap();
+    let client = MultiServer::new([Stack::new(Ws::builder().build().unwrap())]).unwrap();
     let _outbound = client
         .connect(&format!("ws://127.0.0.1:{port}"))
         .await
@@ -148,7 +145,7 @@ async fn advertised_by_both(
     external: &[&str],
 ) -> Vec<(Scope, Vec<String>, Vec<String>)> {
     let mut net = Net::builder().host(host).scopes(scopes);
-    let mut ws = WsTransport::builder().host(host).scopes(scopes);
+    let mut ws = Ws::builder().host(host).scopes(scopes);
     for name in external {
         net = net.external(*name);
         ws = ws.external(*name);
@@ -215,7 +212,7 @@ async fn ws_advertises_what_net_advertises_for_the_same_bind() {
 #[tokio::test]
 async fn external_appends_and_is_checked_as_net_checks_it() {
     // Appends, one call or several, a name or a list.
-    let ws = WsTransport::builder()
+    let ws = Ws::builder()
         .scopes([Scope::Device, Scope::Public])
         .external("a.example")
         .external(["b.example", "c.example"])
@@ -239,10 +236,7 @@ async fn external_appends_and_is_checked_as_net_checks_it() {
 
     // Refused where net refuses it, with net's error.
     let net_err = Net::builder().external("a.example").build().unwrap_err();
-    let ws_err = WsTransport::builder()
-        .external("a.example")
-        .build()
-        .unwrap_err();
+    let ws_err = Ws::builder().external("a.example").build().unwrap_err();
     assert_eq!(net_err, ConfigError::ExternalWithoutPublicScope);
     assert!(matches!(ws_err, WsError::Config(e) if e == net_err));
     for bad in ["", "a;b", "a:b", "a b", "host\n"] {
@@ -251,7 +245,7 @@ async fn external_appends_and_is_checked_as_net_checks_it() {
             .external(bad)
             .build()
             .unwrap_err();
-        let ws_err = WsTransport::builder()
+        let ws_err = Ws::builder()
             .scope(Scope::Public)
             .external(bad)
             .build()
@@ -263,7 +257,7 @@ async fn external_appends_and_is_checked_as_net_checks_it() {
     }
     // And where it would not make a URL host.
     for bad in ["a.example/path", "a.example?q", "user@a.example"] {
-        let err = WsTransport::builder()
+        let err = Ws::builder()
             .scope(Scope::Public)
             .external(bad)
             .build()
@@ -283,7 +277,7 @@ async fn the_default_bind_host_follows_the_scopes_as_in_net() {
         Scopes::DEVICE | Scopes::PUBLIC,
     ] {
         let net = Net::builder().scopes(scopes).build().unwrap();
-        let ws = WsTransport::builder().scopes(scopes).build().unwrap();
+        let ws = Ws::builder().scopes(scopes).build().unwrap();
         assert_eq!(ws.scopes(), net.scopes());
         let listener = ws.bind().await.unwrap();
         assert_eq!(

@@ -8,9 +8,9 @@ use std::time::Duration;
 use ms_core::{AuthValue, MultiServer, Scope, Stack, Transform};
 use ms_net::Net;
 use ms_noauth::Noauth;
-use ms_onion::OnionTransport;
+use ms_onion::Onion;
 use ms_shs::{Keypair, NetworkKey, PublicKey, Shs};
-use ms_ws::WsTransport;
+use ms_ws::Ws;
 
 use crate::error::Failure;
 
@@ -98,7 +98,7 @@ pub fn server(listen: &Listen, identity: &Identity) -> Result<MultiServer, Failu
         builder = builder.stack(Stack::new(net).with_shared(shs.clone()));
     }
     if let Some(addr) = listen.ws {
-        let ws = WsTransport::builder()
+        let ws = Ws::builder()
             .host(addr.ip())
             .port(addr.port())
             .scopes(scopes_for(addr))
@@ -154,7 +154,7 @@ pub fn client(
     for stack in three(Arc::new(net)) {
         builder = builder.stack(stack);
     }
-    let mut ws = WsTransport::builder();
+    let mut ws = Ws::builder();
     if let Some(timeout) = dial_timeout {
         ws = ws.connect_timeout(timeout);
     }
@@ -177,13 +177,16 @@ pub fn client(
             builder = builder.stack(stack);
         }
     }
-    let mut onion = OnionTransport::new();
+    let mut onion = Onion::builder();
     if !socks.is_empty() {
-        onion = onion.with_proxies(socks.iter().copied());
+        onion = onion.proxies(socks.iter().copied());
     }
     if let Some(timeout) = dial_timeout {
-        onion = onion.with_connect_timeout(timeout);
+        onion = onion.connect_timeout(timeout);
     }
+    let onion = onion
+        .build()
+        .map_err(|e| Failure::runtime(format!("onion plugin: {e}")))?;
     for stack in three(Arc::new(onion)) {
         builder = builder.stack(stack);
     }

@@ -17,7 +17,7 @@ use ms_net::Net;
 use ms_noauth::Noauth;
 use ms_shs::{Keypair, NetworkKey, Shs};
 use ms_unix::Unix;
-use ms_ws::WsTransport;
+use ms_ws::Ws;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
@@ -149,7 +149,7 @@ async fn serve(args: &Args) -> Result<(), String> {
         let stack = match transport {
             "net" => Stack::new(Net::new()),
             "ws" => Stack::new(
-                WsTransport::builder()
+                Ws::builder()
                     .host(std::net::Ipv4Addr::LOCALHOST)
                     .build()
                     .map_err(|e| format!("ws: {e}"))?,
@@ -282,11 +282,8 @@ async fn run_client(mode: &str, args: &Args) -> Result<Value, String> {
 fn client_node(seed: &[u8; 32], args: &Args) -> Result<MultiServer, String> {
     let shs = shs(seed, args)?;
     let net: Arc<dyn ms_core::Transport> = Arc::new(Net::new());
-    let ws: Arc<dyn ms_core::Transport> = Arc::new(
-        WsTransport::builder()
-            .build()
-            .map_err(|e| format!("ws: {e}"))?,
-    );
+    let ws: Arc<dyn ms_core::Transport> =
+        Arc::new(Ws::builder().build().map_err(|e| format!("ws: {e}"))?);
     let unix: Arc<dyn ms_core::Transport> = Arc::new(Unix::dial_only());
     MultiServer::builder()
         .stack(Stack::from_shared(net.clone()).with_shared(shs.clone()))

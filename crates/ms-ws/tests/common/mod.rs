@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use ms_core::{MultiServer, Stack};
-use ms_ws::WsTransport;
+use ms_ws::Ws;
 #[cfg(feature = "wss")]
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 #[cfg(feature = "wss")]
@@ -59,22 +59,22 @@ pub fn test_roots() -> rustls::RootCertStore {
 }
 
 /// A plain `ws` transport on 127.0.0.1, any port.
-pub fn ws() -> WsTransport {
-    WsTransport::builder().build().unwrap()
+pub fn ws() -> Ws {
+    Ws::builder().build().unwrap()
 }
 
 #[cfg(feature = "wss")]
 /// A `wss` transport with the test certificate that also trusts the test CA.
-pub fn wss() -> WsTransport {
+pub fn wss() -> Ws {
     let pki = pki();
-    WsTransport::builder()
+    Ws::builder()
         .tls_pem(&pki.cert, &pki.key)
         .client_roots(test_roots())
         .build()
         .unwrap()
 }
 
-pub fn node(transport: WsTransport) -> MultiServer {
+pub fn node(transport: Ws) -> MultiServer {
     MultiServer::new([Stack::new(transport)]).unwrap()
 }
 
