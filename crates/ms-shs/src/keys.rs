@@ -17,7 +17,7 @@ use base64::engine::general_purpose;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
-use crate::crypto;
+use crate::proto::crypto;
 
 /// Why a key could not be parsed, loaded, stored or generated.
 #[derive(Debug, thiserror::Error)]

@@ -1,16 +1,20 @@
 //! Secure Scuttlebutt's secret-handshake (SHS v1) and box-stream, byte-for-byte compatible with
 //! the JavaScript `secret-handshake@1.1.21` and `pull-box-stream@1.0.13`.
 //!
-//! The crate has a sans-IO core and a thin async layer:
+//! The crate has a sans-IO core and a thin async layer, in two folders of `src/`:
 //!
-//! - [`handshake`]: the four-message handshake as state machines over byte arrays.
-//! - [`boxstream`]: the encrypted framing that follows, as in-place encoder and decoder.
-//! - [`keys`]: identities ([`Keypair`], [`PublicKey`], the SSB `secret` file) and the
-//!   [`NetworkKey`].
-//! - [`client_handshake`] / [`server_handshake`]: the handshake over any tokio stream, with a
-//!   deadline, giving a [`BoxStream`] (`AsyncRead + AsyncWrite`).
-//! - [`Shs`]: all of that as an `ms-core` [`Transform`](ms_core::Transform), the `shs:` section
-//!   of multiserver addresses.
+//! - `proto/`, the protocol with no I/O (plain functions and state machines over bytes; what
+//!   the test vectors and fuzzers drive):
+//!   - [`handshake`]: the four-message handshake as state machines over byte arrays;
+//!   - [`boxstream`]: the encrypted framing that follows, as in-place encoder and decoder;
+//!   - `crypto`: the one crypto provider of this build (below).
+//! - `io/`, the tokio layer, which only moves bytes:
+//!   - [`client_handshake`] / [`server_handshake`]: the handshake over any tokio stream, with a
+//!     deadline, giving a [`BoxStream`] (`AsyncRead + AsyncWrite`);
+//!   - [`Shs`] ([`transform`]): all of that as an `ms-core` [`Transform`](ms_core::Transform),
+//!     the `shs:` section of multiserver addresses.
+//! - [`keys`] (identities: [`Keypair`], [`PublicKey`], the SSB `secret` file, and the
+//!   [`NetworkKey`]) and the errors are shared by both.
 //!
 //! All cryptography goes through one crypto provider, chosen by one feature (see
 //! [`CRYPTO_PROVIDER`]): `native` (the default: aws-lc for X25519, Ed25519 signing and SHA-2,
@@ -43,21 +47,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod async_handshake;
-pub mod boxstream;
-mod crypto;
 mod error;
-pub mod handshake;
+mod io;
 pub mod keys;
-mod stream;
-pub mod transform;
+mod proto;
 
-pub use async_handshake::{
+pub use error::{BoxStreamError, HandshakeError, Message, Role};
+pub use io::handshake::{
     DEFAULT_HANDSHAKE_TIMEOUT, HandshakeOptions, client_handshake, server_handshake,
 };
-pub use error::{BoxStreamError, HandshakeError, Message, Role};
+pub use io::stream::{BoxStream, DEFAULT_FRAME_TIMEOUT, WRITE_QUEUE_LIMIT};
+pub use io::transform;
 pub use keys::{KeyError, Keypair, NetworkKey, PublicKey};
-pub use stream::{BoxStream, DEFAULT_FRAME_TIMEOUT, WRITE_QUEUE_LIMIT};
+pub use proto::{boxstream, handshake};
 pub use transform::Shs;
 
 /// The crypto provider this build of the crate uses: `"native (aws-lc, libsodium)"` or
@@ -67,10 +69,10 @@ pub use transform::Shs;
 /// ```
 /// assert!(!ms_shs::CRYPTO_PROVIDER.is_empty());
 /// ```
-pub const CRYPTO_PROVIDER: &str = crypto::PROVIDER;
+pub const CRYPTO_PROVIDER: &str = proto::crypto::PROVIDER;
 
 /// Strict Ed25519 verification as the handshake does it, for the `ed25519_verify` fuzz target
 /// only (it exists in `cargo fuzz` builds, which set `--cfg fuzzing`).
 #[cfg(fuzzing)]
 #[doc(hidden)]
-pub use crypto::verify as __fuzz_ed25519_verify;
+pub use proto::crypto::verify as __fuzz_ed25519_verify;

@@ -13,9 +13,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::error::{HandshakeError, Message};
-use crate::handshake::{ClientHandshake, EphemeralKey, ServerHandshake};
+use crate::io::stream::BoxStream;
 use crate::keys::{Keypair, NetworkKey, PublicKey};
-use crate::stream::BoxStream;
+use crate::proto::handshake::{ClientHandshake, EphemeralKey, ServerHandshake};
 
 /// The JS reference's handshake timeout (there per read; here for the whole handshake).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);

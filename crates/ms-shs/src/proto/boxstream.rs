@@ -37,7 +37,7 @@
 //! # Ok::<(), ms_shs::BoxStreamError>(())
 //! ```
 
-use crate::crypto::{MAC_LEN, NONCE_LEN, SecretBox};
+use crate::proto::crypto::{MAC_LEN, NONCE_LEN, SecretBox};
 
 pub use crate::error::BoxStreamError;
 

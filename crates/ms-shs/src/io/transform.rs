@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use ms_core::{AuthValue, BoxError, Identity, Section, SectionError, Transform, Upgraded};
 use zeroize::Zeroizing;
 
-use crate::async_handshake::{HandshakeOptions, client_handshake, server_handshake};
 use crate::error::HandshakeError;
+use crate::io::handshake::{HandshakeOptions, client_handshake, server_handshake};
 use crate::keys::{Keypair, NetworkKey, PublicKey, decode_base64_lenient};
 
 /// The protocol name, and the name of the sections it claims.
@@ -161,8 +161,8 @@ impl Shs {
             keypair,
             options: HandshakeOptions::default(),
             authorize: Arc::new(|client| Box::pin(async move { Some(AuthValue::new(client)) })),
-            max_frame_body: crate::boxstream::MAX_BODY_LEN,
-            frame_timeout: Some(crate::stream::DEFAULT_FRAME_TIMEOUT),
+            max_frame_body: crate::proto::boxstream::MAX_BODY_LEN,
+            frame_timeout: Some(crate::io::stream::DEFAULT_FRAME_TIMEOUT),
         }
     }
 
@@ -218,7 +218,7 @@ impl Shs {
     /// # let _ = shs;
     /// ```
     pub fn max_frame_body(mut self, max_body: usize) -> Self {
-        self.max_frame_body = max_body.clamp(1, crate::boxstream::MAX_DECODED_BODY_LEN);
+        self.max_frame_body = max_body.clamp(1, crate::proto::boxstream::MAX_DECODED_BODY_LEN);
         self
     }
 

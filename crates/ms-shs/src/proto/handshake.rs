@@ -42,9 +42,9 @@
 
 use zeroize::Zeroizing;
 
-use crate::boxstream::{Decoder, Encoder};
-use crate::crypto::{self, DhKey, PeerKey, SecretBox, ZERO_NONCE};
 use crate::keys::{Keypair, NetworkKey, PublicKey};
+use crate::proto::boxstream::{Decoder, Encoder};
+use crate::proto::crypto::{self, DhKey, PeerKey, SecretBox, ZERO_NONCE};
 
 pub use crate::error::{HandshakeError, Message, Role};
 

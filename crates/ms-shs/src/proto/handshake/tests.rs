@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::*;
 
 fn vectors() -> Value {
-    serde_json::from_str(include_str!("../../tests/data/shs-vectors.json")).unwrap()
+    serde_json::from_str(include_str!("../../../tests/data/shs-vectors.json")).unwrap()
 }
 
 fn hex(text: &str) -> Vec<u8> {

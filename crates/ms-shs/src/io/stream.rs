@@ -2,9 +2,12 @@
 //!
 //! Invariants that make it fast and bounded:
 //!
-//! - **Reading** fills one fixed buffer (enough for the largest frame a peer may send, ~64 KiB)
-//!   straight from the inner stream, decrypts every frame *in place* and copies the plaintext
-//!   once, into the caller's buffer. There is no read-ahead beyond that buffer.
+//! - **Reading** fills one buffer straight from the inner stream, decrypts every frame *in
+//!   place* and copies the plaintext once, into the caller's buffer. The buffer has two sizes:
+//!   8 KiB while the connection is quiet (a whole 4096-byte frame and the next header: what an
+//!   idle connection costs), grown to ~64 KiB (the largest frame the 16-bit length allows)
+//!   when a read fills it or a longer frame arrives, and shrunk back when a read finds nothing
+//!   buffered and the inner stream has nothing to give. There is no read-ahead beyond it.
 //! - **Writing** seals frames in place into one buffer, header and body contiguous, and hands the
 //!   inner stream as many queued frames as it takes in one write. `poll_write` tries to write
 //!   immediately; if the inner stream is busy the frames stay queued (up to
@@ -34,10 +37,12 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use crate::boxstream::{BODY_MAC_ROOM, Decoder, Encoder, HEADER_LEN, Header, MAX_DECODED_BODY_LEN};
 use crate::error::BoxStreamError;
-use crate::handshake::HandshakeOutcome;
 use crate::keys::PublicKey;
+use crate::proto::boxstream::{
+    BODY_MAC_ROOM, Decoder, Encoder, HEADER_LEN, Header, MAX_DECODED_BODY_LEN,
+};
+use crate::proto::handshake::HandshakeOutcome;
 
 /// Size of the read buffer while data streams in: MAC room, a header and the largest body the
 /// 16-bit length allows (one big read per ~15 frames).
