@@ -71,7 +71,7 @@ async fn rust_client_to_js_server_echoes_16_mib_and_closes_cleanly() {
     );
 
     let mut conn = node(Shs::new(rust_keys())).connect(&address).await.unwrap();
-    assert_eq!(conn.remote_key(), Some(&js_key));
+    assert_eq!(conn.remote_ed25519(), Some(&js_key));
     assert_eq!(conn.remote_address().to_string(), address);
     let data = pattern(LARGE, 11);
     let back = echo_through(&mut conn, &data).await;
@@ -122,7 +122,7 @@ async fn js_client_to_rust_server_echoes_16_mib_and_closes_cleanly() {
     let address = server.address(Scope::Device).to_string();
     let serve = tokio::spawn(async move {
         let conn = server.accept().await.unwrap();
-        let remote_key = *conn.remote_key().unwrap();
+        let remote_key = *conn.remote_ed25519().unwrap();
         let remote_address = conn.remote_address().to_string();
         let (mut reader, mut writer) = tokio::io::split(conn);
         let copied = tokio::io::copy(&mut reader, &mut writer).await;

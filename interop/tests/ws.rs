@@ -29,7 +29,7 @@ async fn rust_client_to_js_server_over_ws_shs() {
     assert!(address.starts_with("ws://127.0.0.1:"), "{address}");
     let node = MultiServer::new([Stack::new(ws()).with(Shs::new(keys()))]).unwrap();
     let mut conn = node.connect(&address).await.unwrap();
-    assert_eq!(conn.remote_key().unwrap().to_base64(), js.public_key());
+    assert_eq!(conn.remote_ed25519().unwrap().to_base64(), js.public_key());
     let data = pattern(LARGE, 31);
     let back = echo_through(&mut conn, &data).await;
     assert_same("echo through the JS ws server", &back, &data);

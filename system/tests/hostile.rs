@@ -64,12 +64,12 @@ async fn a_node_under_attack_keeps_serving_honest_peers() {
             while let Some(event) = server.next_event().await {
                 match event {
                     Event::Connected(conn) => {
-                        let honest =
-                            (0..HONEST_CLIENTS).any(|i| conn.remote_key() == Some(&honest_key(i)));
+                        let honest = (0..HONEST_CLIENTS)
+                            .any(|i| conn.remote_ed25519() == Some(&honest_key(i)));
                         if !honest {
                             hostile_connected.fetch_add(1, Ordering::SeqCst);
                         }
-                        if conn.remote_key() == Some(&refused_key) {
+                        if conn.remote_ed25519() == Some(&refused_key) {
                             refused_reached_us.fetch_add(1, Ordering::SeqCst);
                         }
                         let stream_errors = stream_errors.clone();

@@ -163,7 +163,7 @@ async fn run(duration: Duration, honest: usize, hostile: usize) -> ExitCode {
                 match event {
                     Event::Connected(conn) => {
                         counters.accepted.fetch_add(1, Ordering::Relaxed);
-                        if conn.remote_key() == Some(&refused_key) {
+                        if conn.remote_ed25519() == Some(&refused_key) {
                             counters.refused_admitted.fetch_add(1, Ordering::SeqCst);
                         }
                         let counters = counters.clone();

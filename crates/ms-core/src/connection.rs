@@ -5,7 +5,7 @@ use std::fmt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::{Address, AuthValue, Identity, PublicKey};
+use crate::{Address, AuthValue, Identity, PeerKey, PublicKey};
 
 /// A bidirectional byte stream: what transports produce and transforms consume and produce.
 ///
@@ -103,14 +103,19 @@ impl Connection {
         &self.info.remote_address
     }
 
-    /// The peer's public key, when a transform or the transport established one.
-    pub fn remote_key(&self) -> Option<&PublicKey> {
-        self.info.identity.as_ref().map(|id| &id.public_key)
+    /// The peer's key, of any kind, when a transform or the transport established one.
+    pub fn remote_key(&self) -> Option<&PeerKey> {
+        self.info.identity.as_ref().map(Identity::key)
+    }
+
+    /// The peer's Ed25519 key (its SSB identity), when it is known by one.
+    pub fn remote_ed25519(&self) -> Option<&PublicKey> {
+        self.info.identity.as_ref().and_then(Identity::ed25519)
     }
 
     /// What the server's `auth` callback returned for this peer (inbound only).
     pub fn auth(&self) -> Option<&AuthValue> {
-        self.info.identity.as_ref().and_then(|id| id.auth.as_ref())
+        self.info.identity.as_ref().and_then(Identity::auth)
     }
 
     /// Splits into the stream and its description. The stream keeps the connection's place

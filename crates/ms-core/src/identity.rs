@@ -2,6 +2,7 @@
 //! callback said about it.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -191,30 +192,147 @@ impl fmt::Debug for AuthValue {
     }
 }
 
-/// Who the peer is, as a transport or a transform established it.
+/// The key a peer is known by: an Ed25519 key (SSB identities, `shs`, `noauth`) or a key of
+/// another kind, supplied by a transport or transform that authenticates peers its own way.
+///
+/// The kind names what the bytes are, so that keys of different kinds never compare equal and
+/// an application can tell them apart. Examples of kinds a plugin might use (a convention, not
+/// a registry): `tls-spki-sha256` (the SHA-256 of a QUIC/TLS peer certificate's public key),
+/// `bt-addr` (a bonded Bluetooth device's address), `tor-onion-v3` (an onion service's key,
+/// kept apart from SSB identities even though it is an Ed25519 key too).
+///
+/// `Display` prints `@<base64>.ed25519` for Ed25519 keys (the SSB feed id) and
+/// `<kind>:<base64>` for the others.
 ///
 /// ```
-/// use ms_core::{AuthValue, Identity, PublicKey};
+/// use ms_core::{PeerKey, PublicKey};
+///
+/// let ssb = PeerKey::from(PublicKey::from_bytes([1; 32]));
+/// assert_eq!(ssb.ed25519(), Some(&PublicKey::from_bytes([1; 32])));
+/// assert_eq!(ssb.kind(), "ed25519");
+///
+/// let tls = PeerKey::other("tls-spki-sha256", vec![7; 32]);
+/// assert_eq!(tls.kind(), "tls-spki-sha256");
+/// assert_eq!(tls.ed25519(), None);
+/// assert_eq!(tls.as_bytes(), &[7; 32][..]);
+/// assert!(tls.to_string().starts_with("tls-spki-sha256:BwcH"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum PeerKey {
+    /// An Ed25519 public key, as SSB identities and `shs:` sections carry them.
+    Ed25519(PublicKey),
+    /// A key of another kind. Build it with [`PeerKey::other`].
+    Other {
+        /// What the bytes are, e.g. `tls-spki-sha256`. Never `ed25519`.
+        kind: Cow<'static, str>,
+        /// The key (or its fingerprint), as the kind defines it.
+        bytes: Arc<[u8]>,
+    },
+}
+
+impl PeerKey {
+    /// The kind of [`PeerKey::Ed25519`] keys.
+    pub const ED25519: &'static str = "ed25519";
+
+    /// A key of another kind than Ed25519.
+    ///
+    /// The kind `ed25519` is reserved: such a key of 32 bytes becomes a
+    /// [`PeerKey::Ed25519`], so that the two spellings of one key compare equal; of another
+    /// length it stays `Other`.
+    pub fn other(kind: impl Into<Cow<'static, str>>, bytes: impl Into<Arc<[u8]>>) -> Self {
+        let kind = kind.into();
+        let bytes = bytes.into();
+        if kind == Self::ED25519
+            && let Ok(key) = <[u8; 32]>::try_from(&bytes[..])
+        {
+            return PeerKey::Ed25519(PublicKey(key));
+        }
+        PeerKey::Other { kind, bytes }
+    }
+
+    /// The kind: `ed25519` or what [`other`](Self::other) was given.
+    pub fn kind(&self) -> &str {
+        match self {
+            PeerKey::Ed25519(_) => Self::ED25519,
+            PeerKey::Other { kind, .. } => kind,
+        }
+    }
+
+    /// The raw bytes of the key.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            PeerKey::Ed25519(key) => key.as_bytes(),
+            PeerKey::Other { bytes, .. } => bytes,
+        }
+    }
+
+    /// The Ed25519 key, if the peer is known by one.
+    pub fn ed25519(&self) -> Option<&PublicKey> {
+        match self {
+            PeerKey::Ed25519(key) => Some(key),
+            PeerKey::Other { .. } => None,
+        }
+    }
+}
+
+impl From<PublicKey> for PeerKey {
+    fn from(key: PublicKey) -> Self {
+        PeerKey::Ed25519(key)
+    }
+}
+
+impl fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerKey::Ed25519(key) => write!(f, "PeerKey::Ed25519({})", key.to_base64()),
+            PeerKey::Other { kind, bytes } => {
+                write!(f, "PeerKey::Other({kind}:{})", STANDARD.encode(bytes))
+            }
+        }
+    }
+}
+
+impl fmt::Display for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerKey::Ed25519(key) => fmt::Display::fmt(key, f),
+            PeerKey::Other { kind, bytes } => write!(f, "{kind}:{}", STANDARD.encode(bytes)),
+        }
+    }
+}
+
+/// Who the peer is, as a transport or a transform established it: its [`PeerKey`], and what
+/// the server's `auth` callback said about it.
+///
+/// ```
+/// use ms_core::{AuthValue, Identity, PeerKey, PublicKey};
+///
 /// let id = Identity::new(PublicKey::from_bytes([1; 32])).with_auth(AuthValue::new("friend"));
-/// assert_eq!(id.public_key, PublicKey::from_bytes([1; 32]));
-/// assert!(id.auth.is_some());
+/// assert_eq!(id.ed25519(), Some(&PublicKey::from_bytes([1; 32])));
+/// assert!(id.auth().is_some());
+///
+/// // A transport that authenticates peers by certificate.
+/// let id = Identity::from_key(PeerKey::other("tls-spki-sha256", vec![7; 32]));
+/// assert_eq!(id.key().kind(), "tls-spki-sha256");
+/// assert_eq!(id.ed25519(), None);
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Identity {
-    /// The peer's long-term public key (for `noauth`, the local key, as in the reference).
-    pub public_key: PublicKey,
-    /// What the server's `auth` callback returned (inbound connections only).
-    pub auth: Option<AuthValue>,
+    key: PeerKey,
+    auth: Option<AuthValue>,
 }
 
 impl Identity {
-    /// A peer known by its public key, with no `auth` value.
+    /// A peer known by its Ed25519 key (an SSB identity), with no `auth` value.
     pub fn new(public_key: PublicKey) -> Self {
-        Self {
-            public_key,
-            auth: None,
-        }
+        Self::from_key(PeerKey::Ed25519(public_key))
+    }
+
+    /// A peer known by a key of any kind, with no `auth` value.
+    pub fn from_key(key: PeerKey) -> Self {
+        Self { key, auth: None }
     }
 
     /// Attaches what the server's `auth` callback returned for this peer.
@@ -222,5 +340,20 @@ impl Identity {
     pub fn with_auth(mut self, auth: AuthValue) -> Self {
         self.auth = Some(auth);
         self
+    }
+
+    /// The peer's key, of whatever kind (for `noauth`, the local key, as in the reference).
+    pub fn key(&self) -> &PeerKey {
+        &self.key
+    }
+
+    /// The peer's Ed25519 key, if it is known by one.
+    pub fn ed25519(&self) -> Option<&PublicKey> {
+        self.key.ed25519()
+    }
+
+    /// What the server's `auth` callback returned (inbound connections only).
+    pub fn auth(&self) -> Option<&AuthValue> {
+        self.auth.as_ref()
     }
 }

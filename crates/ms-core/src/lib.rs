@@ -118,7 +118,7 @@ pub use error::{
     SectionError, classified, kind_of, unwrap_classified,
 };
 pub use host::{HostPort, host_to_ascii};
-pub use identity::{AuthValue, Identity, InvalidKey, PublicKey, decode_base64_lenient};
+pub use identity::{AuthValue, Identity, InvalidKey, PeerKey, PublicKey, decode_base64_lenient};
 pub use multiserver::{Builder, Config, MultiServer};
 pub use scope::{InvalidScope, Scope, Scopes};
 pub use serve::{CloseHandle, Event, Server};

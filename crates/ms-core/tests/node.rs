@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ms_core::{
-    Accepted, BoxError, BoxedIo, Connected, Error, Event, Identity, Listener, MultiServer,
+    Accepted, BoxError, BoxedIo, Connected, Error, Event, Identity, Listener, MultiServer, PeerKey,
     PublicKey, Scope, Scopes, Section, SectionError, Stack, Transform, Transport, Upgraded,
     async_trait,
 };
@@ -84,9 +84,16 @@ fn mem(network: &MemNetwork) -> MemTransport {
 /// The key the [`Authenticating`] transport says every peer has.
 const TRANSPORT_KEY: PublicKey = PublicKey([9; 32]);
 
-/// The mem transport, made to say who the peer is on both sides, as a transport that
-/// authenticates peers itself (QUIC, TLS) would.
-struct Authenticating(MemTransport);
+/// The mem transport, made to say who the peer is on both sides (that it has this key), as a
+/// transport that authenticates peers itself (QUIC, TLS, a paired link) would.
+struct Authenticating(MemTransport, PeerKey);
+
+impl Authenticating {
+    /// Says every peer has the Ed25519 key [`TRANSPORT_KEY`].
+    fn ed25519(transport: MemTransport) -> Self {
+        Self(transport, TRANSPORT_KEY.into())
+    }
+}
 
 #[async_trait]
 impl Transport for Authenticating {
@@ -104,21 +111,24 @@ impl Transport for Authenticating {
 
     async fn connect(&self, section: &Section) -> Result<Connected, BoxError> {
         let connected = self.0.connect(section).await?;
-        Ok(connected.with_identity(Identity::new(TRANSPORT_KEY)))
+        Ok(connected.with_identity(Identity::from_key(self.1.clone())))
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
-        Ok(Box::new(AuthenticatingListener(self.0.listen().await?)))
+        Ok(Box::new(AuthenticatingListener(
+            self.0.listen().await?,
+            self.1.clone(),
+        )))
     }
 }
 
-struct AuthenticatingListener(Box<dyn Listener>);
+struct AuthenticatingListener(Box<dyn Listener>, PeerKey);
 
 #[async_trait]
 impl Listener for AuthenticatingListener {
     async fn accept(&self) -> std::io::Result<Accepted> {
         let accepted = self.0.accept().await?;
-        Ok(accepted.with_identity(Identity::new(TRANSPORT_KEY)))
+        Ok(accepted.with_identity(Identity::from_key(self.1.clone())))
     }
 
     fn advertise(&self, scope: Scope) -> Vec<Section> {
@@ -334,7 +344,7 @@ async fn transforms_authenticate_and_refusals_become_events() {
         async move { node.connect(&address).await }
     });
     let conn = server.accept().await.unwrap();
-    assert_eq!(conn.remote_key(), Some(&PublicKey([7; 32])));
+    assert_eq!(conn.remote_ed25519(), Some(&PublicKey([7; 32])));
     assert_eq!(conn.auth().unwrap().downcast_ref::<&str>(), Some(&"friend"));
     assert!(conn.remote_address().to_string().ends_with("~pw:ok"));
     let outbound = client.await.unwrap().unwrap();
@@ -349,7 +359,7 @@ async fn transforms_authenticate_and_refusals_become_events() {
 #[tokio::test]
 async fn a_transport_can_say_who_the_peer_is() {
     let network = MemNetwork::new();
-    let node = MultiServer::new([Stack::new(Authenticating(mem(&network)))]).unwrap();
+    let node = MultiServer::new([Stack::new(Authenticating::ed25519(mem(&network)))]).unwrap();
     let mut server = node.listen().await.unwrap();
     let address = server.address(Scope::Device).to_string();
     let client = tokio::spawn({
@@ -357,10 +367,33 @@ async fn a_transport_can_say_who_the_peer_is() {
         async move { node.connect(&address).await }
     });
     let inbound = server.accept().await.unwrap();
-    assert_eq!(inbound.remote_key(), Some(&TRANSPORT_KEY));
+    assert_eq!(inbound.remote_ed25519(), Some(&TRANSPORT_KEY));
     assert!(inbound.auth().is_none());
     let outbound = client.await.unwrap().unwrap();
-    assert_eq!(outbound.remote_key(), Some(&TRANSPORT_KEY));
+    assert_eq!(outbound.remote_ed25519(), Some(&TRANSPORT_KEY));
+    server.close().await;
+}
+
+#[tokio::test]
+async fn a_transport_can_name_the_peer_with_a_key_of_another_kind() {
+    let network = MemNetwork::new();
+    let key = PeerKey::other("tls-spki-sha256", vec![5; 32]);
+    let node = MultiServer::new([Stack::new(Authenticating(mem(&network), key.clone()))]).unwrap();
+    let mut server = node.listen().await.unwrap();
+    let address = server.address(Scope::Device).to_string();
+    let client = tokio::spawn({
+        let node = node.clone();
+        async move { node.connect(&address).await }
+    });
+    let inbound = server.accept().await.unwrap();
+    let outbound = client.await.unwrap().unwrap();
+    for conn in [&inbound, &outbound] {
+        assert_eq!(conn.remote_key(), Some(&key));
+        assert_eq!(conn.remote_key().unwrap().kind(), "tls-spki-sha256");
+        assert_eq!(conn.remote_key().unwrap().as_bytes(), &[5; 32][..]);
+        // Not an SSB identity: nothing that wants an Ed25519 key mistakes it for one.
+        assert_eq!(conn.remote_ed25519(), None);
+    }
     server.close().await;
 }
 
@@ -368,7 +401,8 @@ async fn a_transport_can_say_who_the_peer_is() {
 async fn the_last_layer_that_names_the_peer_wins() {
     let network = MemNetwork::new();
     let node =
-        MultiServer::new([Stack::new(Authenticating(mem(&network))).with(Password("pw"))]).unwrap();
+        MultiServer::new([Stack::new(Authenticating::ed25519(mem(&network))).with(Password("pw"))])
+            .unwrap();
     let mut server = node.listen().await.unwrap();
     let address = server.address(Scope::Device).to_string();
     let client = tokio::spawn({
@@ -377,14 +411,14 @@ async fn the_last_layer_that_names_the_peer_wins() {
     });
     // Inbound, `pw` names the peer: its identity replaces the transport's.
     let inbound = server.accept().await.unwrap();
-    assert_eq!(inbound.remote_key(), Some(&PublicKey([7; 32])));
+    assert_eq!(inbound.remote_ed25519(), Some(&PublicKey([7; 32])));
     assert_eq!(
         inbound.auth().unwrap().downcast_ref::<&str>(),
         Some(&"friend")
     );
     // Outbound, `pw` says nothing: the transport's identity stays.
     let outbound = client.await.unwrap().unwrap();
-    assert_eq!(outbound.remote_key(), Some(&TRANSPORT_KEY));
+    assert_eq!(outbound.remote_ed25519(), Some(&TRANSPORT_KEY));
     server.close().await;
 }
 

@@ -25,7 +25,7 @@
 //! assert!(address.ends_with("~noauth"));
 //!
 //! let conn = node.connect(&address).await?;
-//! assert_eq!(conn.remote_key(), Some(&me));
+//! assert_eq!(conn.remote_ed25519(), Some(&me));
 //! assert!(conn.auth().and_then(|a| a.downcast_ref::<LocalTrust>()).is_some());
 //! assert!(conn.remote_address().to_string().ends_with(&format!("~noauth:{}", me.to_base64())));
 //! # let _ = server.accept().await;

@@ -157,7 +157,7 @@ async fn sends_nothing_and_trusts_the_peer_as_ourselves() {
         .await
         .unwrap();
     let mut inbound = server.accept().await.unwrap();
-    assert_eq!(inbound.remote_key(), Some(&KEY));
+    assert_eq!(inbound.remote_ed25519(), Some(&KEY));
     assert!(
         inbound
             .auth()
@@ -183,7 +183,7 @@ async fn sends_nothing_and_trusts_the_peer_as_ourselves() {
 
     // A dialled connection: the remote is named by our own key too.
     let outbound = node.connect(&address).await.unwrap();
-    assert_eq!(outbound.remote_key(), Some(&KEY));
+    assert_eq!(outbound.remote_ed25519(), Some(&KEY));
     assert_eq!(
         outbound.remote_address().to_string(),
         format!("{transport}~noauth:{}", KEY.to_base64())

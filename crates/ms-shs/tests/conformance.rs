@@ -61,9 +61,9 @@ async fn connection_carries_keys_addresses_and_auth_value() {
     let outbound = client.connect(&address).await.unwrap();
     let inbound = accept.await.unwrap();
 
-    assert_eq!(outbound.remote_key(), Some(&server_pk));
+    assert_eq!(outbound.remote_ed25519(), Some(&server_pk));
     assert!(outbound.auth().is_none());
-    assert_eq!(inbound.remote_key(), Some(&client_pk));
+    assert_eq!(inbound.remote_ed25519(), Some(&client_pk));
     assert_eq!(
         inbound.auth().unwrap().downcast_ref::<&str>(),
         Some(&"friend")
@@ -99,7 +99,7 @@ async fn invite_seed_authenticates_as_the_seed_key() {
     let accept = tokio::spawn(async move { listening.accept().await.unwrap() });
     client.connect(&address).await.unwrap();
     let inbound = accept.await.unwrap();
-    assert_eq!(inbound.remote_key(), Some(&invite_pk));
+    assert_eq!(inbound.remote_ed25519(), Some(&invite_pk));
 }
 
 #[tokio::test]

@@ -164,7 +164,10 @@ impl Inner {
         if self.shutdown.is_cancelled() {
             return None;
         }
-        let remote_key = conn.remote_key().copied();
+        // Swarm routes are Ed25519 keys (the key type of its addresses and HELLO). A peer that
+        // a stack authenticated with another kind of key is not keyed: it is routed by the
+        // address it was dialled at or that its HELLO names, like an unauthenticated one.
+        let remote_key = conn.remote_ed25519().copied();
         let keyed = matches!(remote_key, Some(k) if k != self.key);
         let direction = conn.info().direction;
         let (stream, info) = conn.into_parts();
@@ -351,11 +354,12 @@ impl Inner {
             c = self.node.connect(dst.as_str()) => c,
         };
         let outcome: DialOutcome = match connected {
-            Ok(conn) => match (&route, conn.remote_key()) {
+            Ok(conn) => match (&route, conn.remote_ed25519()) {
                 (Route::Key(want), got) if got != Some(want) => {
                     Err(Arc::new(LinkError::Protocol(format!(
                         "the stack authenticated {} instead of the key in the address",
-                        got.map(|k| k.to_string())
+                        conn.remote_key()
+                            .map(ToString::to_string)
                             .unwrap_or_else(|| "nobody".into())
                     ))))
                 }

@@ -20,7 +20,12 @@ pub async fn run(
         .await
         .map_err(|e| connect_failure(input, &e))?;
     let remote = conn.remote_address().to_string();
-    tracing::info!(%remote, stack = %conn.info().stack, "connected");
+    tracing::info!(
+        %remote,
+        stack = %conn.info().stack,
+        peer = %crate::pump::peer(&conn),
+        "connected"
+    );
     pump::connect(conn, end)
         .await
         .map_err(|broken| match broken {

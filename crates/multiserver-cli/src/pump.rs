@@ -37,6 +37,13 @@ pub fn has_goodbye(conn: &Connection) -> bool {
     conn.info().stack.split('~').skip(1).any(|t| t == "shs")
 }
 
+/// Who the peer is, for log lines: its key of whatever kind (`@<base64>.ed25519` for an SSB
+/// identity, `<kind>:<base64>` for another), or `-` when no layer of the stack named it.
+pub fn peer(conn: &Connection) -> String {
+    conn.remote_key()
+        .map_or_else(|| "-".to_owned(), ToString::to_string)
+}
+
 /// Chunks of stdin, read by a dedicated thread.
 pub struct Stdin {
     chunks: mpsc::Receiver<io::Result<Vec<u8>>>,
@@ -593,4 +600,39 @@ pub fn is_disconnect(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use ms_core::{Address, ConnectionInfo, Direction, Identity, PeerKey, PublicKey};
+
+    use super::*;
+
+    fn connection(identity: Option<Identity>) -> Connection {
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let mut info = ConnectionInfo::new(
+            Direction::Inbound,
+            "net",
+            Address::parse("net:127.0.0.1:1").unwrap(),
+        );
+        if let Some(identity) = identity {
+            info = info.with_identity(identity);
+        }
+        Connection::new(Box::new(ours), info)
+    }
+
+    #[test]
+    fn log_lines_name_the_peer_by_its_key_of_any_kind() {
+        let ssb = connection(Some(Identity::new(PublicKey::from_bytes([0; 32]))));
+        assert_eq!(
+            peer(&ssb),
+            "@AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=.ed25519"
+        );
+        let tls = connection(Some(Identity::from_key(PeerKey::other(
+            "tls-spki-sha256",
+            vec![0; 3],
+        ))));
+        assert_eq!(peer(&tls), "tls-spki-sha256:AAAA");
+        assert_eq!(peer(&connection(None)), "-");
+    }
 }

@@ -52,6 +52,7 @@ pub async fn run(
                     tracing::info!(
                         remote = %conn.remote_address(),
                         stack = %conn.info().stack,
+                        peer = %crate::pump::peer(&conn),
                         "connection",
                     );
                     connections.spawn(handle(conn, mode.clone(), cancel.clone()));
