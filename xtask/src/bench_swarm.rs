@@ -4,7 +4,8 @@
 //! Rows: tells/s and asks/s with 100-byte messages and the ask round trip (p50/p99) over the
 //! in-memory swarm of ms-swarm, the stack swarm over mem~shs, and the stack swarm over net~shs
 //! on 127.0.0.1; the raw baselines on the same net~shs stack (a 100-byte echo round trip, and
-//! 100-byte writes each flushed on one box-stream); the memory one idle peer costs.
+//! 100-byte writes each flushed on one box-stream); tells/s over the UDP swarm on 127.0.0.1,
+//! with batched and single-datagram receives; the memory one idle peer costs.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -585,6 +586,7 @@ async fn run(sizes: &Sizes) -> Res<Value> {
         raw_med("echo_rtt_p50_us"),
         raw_med("echo_rtt_p99_us"),
     );
+    let udp = udp_rows(sizes).await?;
     let memory = idle_memory(sizes.idle_peers).await?;
 
     let raw_rtt = raw["echo_rtt_p50_us"].as_f64().unwrap_or(0.0);
@@ -606,12 +608,54 @@ async fn run(sizes: &Sizes) -> Res<Value> {
         "stack_swarm_mem_shs": mem_shs.json(),
         "stack_swarm_net_shs": net_shs.json(),
         "raw_net_shs": raw,
+        "udp_swarm": udp,
         "idle_memory_mem_shs": memory,
         "targets": {
             "ask_rtt_over_raw_echo_rtt": (rtt_ratio * 100.0).round() / 100.0,
             "tells_over_raw_writes": (tell_ratio * 100.0).round() / 100.0,
         },
     }))
+}
+
+/// Tells over the UDP swarm on 127.0.0.1, receiving in batches (`recvmmsg`, as many datagrams
+/// per call as quinn-udp allows) and one datagram per call, interleaved 3 times; medians.
+async fn udp_rows(sizes: &Sizes) -> Res<Value> {
+    let batched = quinn_udp_batch();
+    let mut rows: Vec<(usize, Vec<(f64, usize)>)> = vec![(batched, Vec::new()), (1, Vec::new())];
+    for _ in 0..3 {
+        for (batch, runs) in rows.iter_mut() {
+            let bind = || {
+                ms_udp::UdpSwarm::builder()
+                    .batch(*batch)
+                    .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            };
+            let a = Arc::new(bind().await.map_err(err)?);
+            let b = Arc::new(bind().await.map_err(err)?);
+            runs.push(tells(a.clone(), b.clone(), sizes.tells).await?);
+            a.close().await.map_err(err)?;
+            b.close().await.map_err(err)?;
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (batch, mut runs) in rows {
+        runs.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let (rate, got) = runs[runs.len() / 2];
+        let name = format!("udp swarm, batch {batch}");
+        println!(
+            "{name:<22} tells {rate:>9.0}/s ({got}/{} delivered; median of 3)",
+            sizes.tells
+        );
+        out.insert(
+            format!("batch_{batch}"),
+            json!({"tells_per_s": rate.round(), "tells_delivered": got}),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+/// The largest receive batch the UDP swarm uses on this system.
+fn quinn_udp_batch() -> usize {
+    ms_udp::MAX_BATCH
 }
 
 /// Ask round trips over net~shs and raw echo round trips, interleaved 3 times, on a

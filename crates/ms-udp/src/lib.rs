@@ -71,6 +71,6 @@ mod swarm;
 pub use addr::{NAME, UdpAddr};
 pub use error::UdpError;
 pub use swarm::{
-    DEFAULT_MTU, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES, DEFAULT_RECV_BUFFER, MAX_MTU,
-    UdpStats, UdpSwarm, UdpSwarmBuilder,
+    DEFAULT_MTU, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_MESSAGES, DEFAULT_RECV_BUFFER, MAX_BATCH,
+    MAX_MTU, UdpStats, UdpSwarm, UdpSwarmBuilder,
 };

@@ -43,6 +43,10 @@ pub const DEFAULT_RECV_BUFFER: usize = 2 << 20;
 /// received is ever truncated.
 const SLOT: usize = 1 << 16;
 
+/// The most datagrams one receive system call returns on this system (`recvmmsg` on Linux;
+/// 1 where quinn-udp receives one at a time).
+pub const MAX_BATCH: usize = quinn_udp::BATCH_SIZE;
+
 /// How often a send is retried when it fails with an ICMP error left over from an earlier
 /// datagram to another destination.
 const STALE_ERROR_RETRIES: usize = 4;
@@ -65,7 +69,7 @@ impl Default for UdpSwarmBuilder {
             queue_messages: DEFAULT_QUEUE_MESSAGES,
             queue_bytes: DEFAULT_QUEUE_BYTES,
             recv_buffer: DEFAULT_RECV_BUFFER,
-            batch: quinn_udp::BATCH_SIZE,
+            batch: MAX_BATCH,
         }
     }
 }
@@ -102,7 +106,7 @@ impl UdpSwarmBuilder {
     }
 
     /// How many datagrams one receive system call may return (`recvmmsg` on Linux; default
-    /// and maximum [`quinn_udp::BATCH_SIZE`]; 1 is one datagram per call). Each takes a 64 KiB
+    /// and maximum [`MAX_BATCH`]; 1 is one datagram per call). Each takes a 64 KiB
     /// buffer.
     pub fn batch(mut self, datagrams: usize) -> Self {
         self.batch = datagrams;
@@ -245,7 +249,7 @@ impl UdpSwarm {
             dropped: AtomicU64::new(0),
             errors: AtomicU64::new(0),
         });
-        let batch = options.batch.clamp(1, quinn_udp::BATCH_SIZE);
+        let batch = options.batch.clamp(1, MAX_BATCH);
         let task = tokio::spawn(receive_loop(inner.clone(), socket, batch));
         tracing::debug!(%local, dual_stack, "udp: bound");
         Ok(Self {

@@ -178,10 +178,10 @@ async fn a_flood_from_one_source_is_bounded_and_the_swarm_keeps_working() {
                 .unwrap();
             if let Ok(Ok(msg)) =
                 tokio::time::timeout(Duration::from_millis(100), receiver.receive()).await
+                && msg.src == honest.local_addrs()[0]
+                && msg.payload.starts_with(b"after ")
             {
-                if msg.src == honest.local_addrs()[0] && msg.payload.starts_with(b"after ") {
-                    break;
-                }
+                break;
             }
         }
     })
