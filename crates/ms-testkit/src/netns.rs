@@ -19,7 +19,7 @@
 //! let Some(()) = netns::available() else { return };
 //! let a = Netns::new("a").unwrap();
 //! let b = Netns::new("b").unwrap();
-//! netns::veth(&a, "10.77.1.1/24", &b, "10.77.1.2/24").unwrap();
+//! netns::veth(&a, &["10.77.1.1/24"], &b, &["10.77.1.2/24"]).unwrap();
 //! let out = a.command("ip").args(["-4", "addr"]).output().unwrap();
 //! assert!(String::from_utf8_lossy(&out.stdout).contains("10.77.1.1"));
 //! ```
@@ -175,10 +175,10 @@ impl Drop for Netns {
     }
 }
 
-/// Joins `a` and `b` with a veth pair, gives each end its address (`10.77.1.1/24`,
-/// `fd00:77::1/64`; IPv6 without duplicate address detection, so it is usable at once) and
+/// Joins `a` and `b` with a veth pair, gives each end its addresses (`10.77.1.1/24`,
+/// `fd00:77:1::1/64`; IPv6 without duplicate address detection, so it is usable at once) and
 /// brings both up.
-pub fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> io::Result<()> {
+pub fn veth(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) -> io::Result<()> {
     // Unique on the machine (at most 15 bytes), although each end lives in its own namespace.
     let n = next();
     let pid = std::process::id() % 100_000;
@@ -190,11 +190,13 @@ pub fn veth(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> io::Result<()> 
             &b.name,
         ],
     )?;
-    for (ns, ifname, addr) in [(a, &a_if, a_addr), (b, &b_if, b_addr)] {
-        if addr.contains(':') {
-            ns.ip(&["addr", "add", addr, "dev", ifname, "nodad"])?;
-        } else {
-            ns.ip(&["addr", "add", addr, "dev", ifname])?;
+    for (ns, ifname, addrs) in [(a, &a_if, a_addrs), (b, &b_if, b_addrs)] {
+        for addr in addrs {
+            if addr.contains(':') {
+                ns.ip(&["addr", "add", addr, "dev", ifname, "nodad"])?;
+            } else {
+                ns.ip(&["addr", "add", addr, "dev", ifname])?;
+            }
         }
         ns.ip(&["link", "set", ifname, "up"])?;
     }

@@ -170,6 +170,9 @@ struct Inner {
     socket: RwLock<Option<Arc<Socket>>>,
     local: SocketAddr,
     dual_stack: bool,
+    /// A message's `dst` where the system does not say which address a datagram was sent to:
+    /// the bound address, or loopback for a wildcard (never the unspecified address).
+    fallback_dst: UdpAddr,
     mtu: usize,
     queue: Mutex<Queue>,
     queue_messages: usize,
@@ -239,6 +242,7 @@ impl UdpSwarm {
             socket: RwLock::new(Some(socket.clone())),
             local,
             dual_stack,
+            fallback_dst: fallback_dst(local),
             mtu: options.mtu,
             queue: Mutex::new(Queue::default()),
             queue_messages: options.queue_messages,
@@ -336,6 +340,15 @@ impl Drop for UdpSwarm {
             task.abort();
         }
     }
+}
+
+fn fallback_dst(local: SocketAddr) -> UdpAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    UdpAddr::new(SocketAddr::new(ip, local.port()))
 }
 
 /// A socket bound to `addr`, `[::]` dual-stack where possible; non-blocking.
@@ -557,7 +570,7 @@ fn deliver(inner: &Inner, meta: &RecvMeta, slot: &[u8]) {
     let src = UdpAddr::new(meta.addr);
     let dst = match meta.dst_ip {
         Some(ip) => UdpAddr::new(SocketAddr::new(ip, inner.local.port())),
-        None => UdpAddr::new(inner.local),
+        None => inner.fallback_dst,
     };
     let stride = if meta.stride == 0 { len } else { meta.stride };
     if len == 0 {

@@ -1,12 +1,13 @@
-//! What the scopes mean between real hosts: three network namespaces on one machine, A — B — C,
-//! joined by veth pairs (10.77.1.0/24 between A and B, 10.77.2.0/24 between B and C), each host
-//! with its own disk (a private tmpfs for its configuration directory). `multiserver serve` runs
-//! on B; `multiserver connect` dials it from A, from C, and from B itself.
+//! What the scopes mean between real hosts: three network namespaces on one machine, A — B —
+//! C, joined by veth pairs (10.77.1.0/24 and fd00:77:1::/64 between A and B, 10.77.2.0/24 and
+//! fd00:77:2::/64 between B and C), each host with its own disk (a private tmpfs for its
+//! configuration directory). `multiserver serve` runs on B; `multiserver connect` dials it from
+//! A, from C, and from B itself.
 //!
-//! - B's `local` address (both of its link addresses) reaches A and C, its neighbours: a payload
-//!   comes back echoed;
-//! - B's `device` addresses (`net:127.0.0.1`, its unix socket) do not leave B: from A they fail
-//!   (connection refused, no such socket), from B itself they work.
+//! - B's `local` address (its four link addresses) reaches A and C, its neighbours: a payload
+//!   comes back echoed, over the whole address and over each alternative on the shared link;
+//! - B's `device` addresses (`net:127.0.0.1`, `net:::1`, its unix socket) do not leave B: from
+//!   A they fail (connection refused, no such socket), from B itself they work.
 //!
 //! Root only; skips with one line otherwise (see `ms_testkit::netns::available`). Only
 //! addresses inside these namespaces are contacted. Everything is removed at the end, also when
@@ -83,14 +84,27 @@ fn scopes_between_hosts_on_one_machine() {
     let a = Netns::new("a").unwrap();
     let b = Netns::new("b").unwrap();
     let c = Netns::new("c").unwrap();
-    netns::veth(&a, "10.77.1.1/24", &b, "10.77.1.2/24").unwrap();
-    netns::veth(&b, "10.77.2.1/24", &c, "10.77.2.2/24").unwrap();
+    netns::veth(
+        &a,
+        &["10.77.1.1/24", "fd00:77:1::1/64"],
+        &b,
+        &["10.77.1.2/24", "fd00:77:1::2/64"],
+    )
+    .unwrap();
+    netns::veth(
+        &b,
+        &["10.77.2.1/24", "fd00:77:2::1/64"],
+        &c,
+        &["10.77.2.2/24", "fd00:77:2::2/64"],
+    )
+    .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let b_home = dir.path().join("b");
     std::fs::create_dir(&b_home).unwrap();
 
-    // B: net~shs on every interface, unix~noauth in its private configuration directory.
+    // B: net~shs on every interface (IPv6 and IPv4), unix~noauth in its private configuration
+    // directory.
     let mut serve = b.host_command(&b_home, BIN);
     serve
         .args([
@@ -98,7 +112,7 @@ fn scopes_between_hosts_on_one_machine() {
             "--no-ws",
             "--echo",
             "--net",
-            "0.0.0.0:0",
+            "[::]:0",
             "--config-dir",
         ])
         .arg(&b_home)
@@ -138,34 +152,45 @@ fn scopes_between_hosts_on_one_machine() {
     let device = address("device");
     let local = address("local");
 
-    // What the scopes hold: the two link addresses are local; loopback and the socket device.
+    // What the scopes hold: the four link addresses are local; loopback and the socket device.
     let alternatives = |a: &str| -> Vec<String> { a.split(';').map(str::to_owned).collect() };
     let local_alts = alternatives(&local);
+    for link in [
+        "net:10.77.1.2:",
+        "net:10.77.2.1:",
+        "net:fd00:77:1::2:",
+        "net:fd00:77:2::1:",
+    ] {
+        assert!(
+            local_alts.iter().any(|a| a.starts_with(link)),
+            "{link} is not in local: {local}"
+        );
+    }
     assert!(
-        local_alts.iter().any(|a| a.starts_with("net:10.77.1.2:"))
-            && local_alts.iter().any(|a| a.starts_with("net:10.77.2.1:")),
-        "local: {local}"
-    );
-    assert!(
-        !local.contains("127.0.0.1") && !local.contains("unix:"),
+        !local.contains("127.0.0.1") && !local.contains("net:::1:") && !local.contains("unix:"),
         "{local}"
     );
     let device_alts = alternatives(&device);
+    for loopback in ["net:127.0.0.1:", "net:::1:", "unix:"] {
+        assert!(
+            device_alts.iter().any(|a| a.starts_with(loopback)),
+            "{loopback} is not in device: {device}"
+        );
+    }
     assert!(
-        device_alts.iter().any(|a| a.starts_with("net:127.0.0.1:")),
-        "device: {device}"
+        !device.contains("10.77.") && !device.contains("fd00:"),
+        "{device}"
     );
-    assert!(
-        device_alts.iter().any(|a| a.starts_with("unix:")),
-        "device: {device}"
-    );
-    assert!(!device.contains("10.77."), "{device}");
 
     let secret = dir.path().join("client.secret");
     let payload = b"across the link\n".repeat(100);
 
-    // The local address reaches both neighbours on their shared links.
-    for (name, host) in [("A", &a), ("C", &c)] {
+    // The local address reaches both neighbours on their shared links; so does each of its
+    // alternatives on the link the neighbour shares, over IPv4 and over IPv6.
+    for (name, host, link) in [
+        ("A", &a, ["10.77.1.2", "fd00:77:1::2"]),
+        ("C", &c, ["10.77.2.1", "fd00:77:2::1"]),
+    ] {
         let out = connect(host.command(BIN), &secret, &local, &payload);
         assert!(
             out.status.success(),
@@ -173,6 +198,20 @@ fn scopes_between_hosts_on_one_machine() {
             text(&out.stderr)
         );
         assert_eq!(out.stdout, payload, "{name}: the echo differs");
+        for ip in link {
+            let prefix = format!("net:{ip}:");
+            let alt = local_alts
+                .iter()
+                .find(|a| a.starts_with(&prefix))
+                .expect("checked above");
+            let out = connect(host.command(BIN), &secret, alt, &payload);
+            assert!(
+                out.status.success(),
+                "{name} could not use {alt}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(out.stdout, payload, "{name} over {alt}: the echo differs");
+        }
     }
 
     // Each device address: from A it fails, from B itself it works.
