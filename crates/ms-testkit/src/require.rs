@@ -146,7 +146,7 @@ pub fn skip<T>(reason: &str) -> Option<T> {
 /// Skips the running test because it does not apply here (another operating system, not
 /// root): prints the same `skipped: <reason> (<test name>)` line as [`skip`] and returns
 /// `None`, **even when [`required`]**, since no installation could make it run. For a missing
-/// program or file, use [`skip`] (or [`program`], [`file`]).
+/// program or file, use [`skip`] (or [`program`], [`file()`]).
 #[track_caller]
 pub fn not_applicable<T>(reason: &str) -> Option<T> {
     let thread = std::thread::current();
