@@ -190,6 +190,20 @@ struct Queue {
     bytes: usize,
 }
 
+impl Inner {
+    /// `Closed` once closed, else the next queued message if there is one. Takes the message
+    /// under the lock, so a `receive` dropped at any await point loses nothing.
+    fn try_receive(&self) -> Option<Result<Message<UdpAddr>, SwarmError>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Some(Err(SwarmError::Closed));
+        }
+        let mut queue = lock(&self.queue);
+        let msg = queue.messages.pop_front()?;
+        queue.bytes -= msg.payload.len();
+        Some(Ok(msg))
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -463,20 +477,17 @@ impl Swarm for UdpSwarm {
     }
 
     async fn receive(&self) -> Result<Message<UdpAddr>, SwarmError> {
+        // The common case under load: a message is waiting, no need to register as a waiter.
+        if let Some(next) = self.inner.try_receive() {
+            return next;
+        }
         loop {
             let notified = self.inner.ready.notified();
             tokio::pin!(notified);
             // Registered before looking, so a push or a close in between is not missed.
             notified.as_mut().enable();
-            if self.inner.closed.load(Ordering::Acquire) {
-                return Err(SwarmError::Closed);
-            }
-            {
-                let mut queue = lock(&self.inner.queue);
-                if let Some(msg) = queue.messages.pop_front() {
-                    queue.bytes -= msg.payload.len();
-                    return Ok(msg);
-                }
+            if let Some(next) = self.inner.try_receive() {
+                return next;
             }
             notified.await;
         }
