@@ -5,7 +5,9 @@
 //! program in it (`ip netns exec`), [`Netns::host_command`] also gives the program a private
 //! directory (a tmpfs mounted over it in a mount namespace of its own, so that a unix socket or
 //! a file there is on *that host's* disk only), and [`enter`] runs a program in the namespaces of
-//! a running process (`nsenter`), i.e. on the same host. Dropping a `Netns` kills every process
+//! a running process (`nsenter`), i.e. on the same host. [`Netns::run`] runs a closure on a
+//! thread inside the namespace, to bind sockets (a swarm, a listener) for the test's own
+//! runtime: several nodes in separate namespaces in one test process. Dropping a `Netns` kills every process
 //! still in it and deletes it, also when the test fails.
 //!
 //! Root only. [`available`] says whether a test can run, skipping with one line otherwise: not
@@ -141,6 +143,35 @@ impl Netns {
         .arg(dir)
         .arg(program);
         cmd
+    }
+
+    /// Runs `f` on a thread that has entered this namespace, and returns what it returns.
+    ///
+    /// A socket belongs to the namespace it was created in and keeps to it wherever it is used
+    /// later, so `f` can bind sockets for the test's own runtime: with a runtime's
+    /// [`Handle`](tokio::runtime::Handle), `ns.run(|| handle.block_on(bind(...)))` makes a
+    /// listener or a swarm that lives in the namespace while its tasks run on the test's
+    /// runtime. Anything else `f` reads from the system (the interface list, `/proc/net`) is
+    /// the namespace's too. Linux only; a panic in `f` is resumed here.
+    #[cfg(target_os = "linux")]
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+        use std::os::fd::AsFd as _;
+        let path = Path::new("/run/netns").join(&self.name);
+        std::thread::scope(|scope| {
+            let thread = scope.spawn(move || {
+                let file = std::fs::File::open(&path)?;
+                rustix::thread::move_into_link_name_space(
+                    file.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .map_err(io::Error::from)?;
+                Ok(f())
+            });
+            match thread.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
     }
 
     /// The ids of the processes in this namespace.

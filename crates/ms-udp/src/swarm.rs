@@ -544,10 +544,24 @@ async fn receive_loop(inner: Arc<Inner>, socket: Arc<Socket>, batch: usize) {
     let mut buffer = vec![0u8; batch * SLOT];
     let mut metas = vec![RecvMeta::default(); batch];
     loop {
-        if let Err(error) = socket.io.readable().await {
-            // Only when the runtime's I/O driver is gone.
-            tracing::debug!(%error, "udp: receive task ends");
-            return;
+        let ready = match socket.io.ready(Interest::READABLE | Interest::ERROR).await {
+            Ok(ready) => ready,
+            Err(error) => {
+                // Only when the runtime's I/O driver is gone.
+                tracing::debug!(%error, "udp: receive task ends");
+                return;
+            }
+        };
+        if ready.is_error() {
+            // An ICMP error arrived (the system signals it apart from data): take it off the
+            // error queue at once, so it is counted and cannot fail the next send or receive.
+            let _ = socket.io.try_io(Interest::ERROR, || {
+                drain_errors(&inner, &socket);
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+        }
+        if !ready.is_readable() {
+            continue;
         }
         let got = socket.io.try_io(Interest::READABLE, || {
             let mut slices: Vec<IoSliceMut<'_>> =
