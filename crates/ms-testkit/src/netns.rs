@@ -101,7 +101,12 @@ impl Netns {
     /// Creates a namespace named `ms-<tag>-<pid>-<n>` and brings its `lo` up.
     pub fn new(tag: &str) -> io::Result<Self> {
         let name = format!("ms-{tag}-{}-{}", std::process::id(), next());
-        run("ip", &["netns", "add", &name])?;
+        if run("ip", &["netns", "add", &name]).is_err() {
+            // Left by an earlier test process with our pid that was killed before its guards
+            // ran: that process is gone, so the namespace is stale. Remove it and try again.
+            drop(Self { name: name.clone() });
+            run("ip", &["netns", "add", &name])?;
+        }
         let ns = Self { name };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
