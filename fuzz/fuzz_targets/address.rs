@@ -2,13 +2,23 @@
 //!
 //! Both parsers: the strict one (`parse_bytes`) and the lenient one (`parse_bytes_lenient`),
 //! which must keep exactly the alternatives that parse on their own, record every other one
-//! with its range, and agree with the strict parser when nothing was skipped.
+//! with its range, and agree with the strict parser when nothing was skipped. Also the UDP
+//! swarm's address parser (`udp:<ip>:<port>`): what parses prints to text that parses back to
+//! the same address and prints the same.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ms_core::{HostPort, MultiAddress};
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(udp) = text.parse::<ms_udp::UdpAddr>()
+    {
+        let printed = udp.to_string();
+        let again: ms_udp::UdpAddr = printed.parse().expect("a printed udp address parses");
+        assert_eq!(again, udp, "udp print/parse round trip changed the value");
+        assert_eq!(again.to_string(), printed, "udp canonical text is not stable");
+    }
     let strict = MultiAddress::parse_bytes(data);
     let lenient = MultiAddress::parse_bytes_lenient(data);
     if let Ok(lenient) = &lenient {

@@ -4,7 +4,8 @@
 //! Rows: tells/s and asks/s with 100-byte messages and the ask round trip (p50/p99) over the
 //! in-memory swarm of ms-swarm, the stack swarm over mem~shs, and the stack swarm over net~shs
 //! on 127.0.0.1; the raw baselines on the same net~shs stack (a 100-byte echo round trip, and
-//! 100-byte writes each flushed on one box-stream); the memory one idle peer costs.
+//! 100-byte writes each flushed on one box-stream); tells/s over the UDP swarm on 127.0.0.1,
+//! with batched and single-datagram receives; the memory one idle peer costs.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -585,6 +586,7 @@ async fn run(sizes: &Sizes) -> Res<Value> {
         raw_med("echo_rtt_p50_us"),
         raw_med("echo_rtt_p99_us"),
     );
+    let udp = udp_rows(sizes).await?;
     let memory = idle_memory(sizes.idle_peers).await?;
 
     let raw_rtt = raw["echo_rtt_p50_us"].as_f64().unwrap_or(0.0);
@@ -606,12 +608,87 @@ async fn run(sizes: &Sizes) -> Res<Value> {
         "stack_swarm_mem_shs": mem_shs.json(),
         "stack_swarm_net_shs": net_shs.json(),
         "raw_net_shs": raw,
+        "udp_swarm": udp,
         "idle_memory_mem_shs": memory,
         "targets": {
             "ask_rtt_over_raw_echo_rtt": (rtt_ratio * 100.0).round() / 100.0,
             "tells_over_raw_writes": (tell_ratio * 100.0).round() / 100.0,
         },
     }))
+}
+
+/// Tells over the UDP swarm on 127.0.0.1, receiving in batches (`recvmmsg`, as many datagrams
+/// per call as quinn-udp allows) and one datagram per call, interleaved 3 times; medians. Two
+/// ways: end to end (as the other rows: a task receiving, the swarm's default queue) and on the
+/// socket side (a queue that holds every tell, nobody reading during the run: what the receive
+/// task takes off the socket, the rest lost in the kernel).
+async fn udp_rows(sizes: &Sizes) -> Res<Value> {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let n = sizes.tells;
+    let mut out = serde_json::Map::new();
+    // Per batch size: end-to-end runs (rate, delivered), socket-side runs (rate, taken).
+    type Runs = (usize, Vec<(f64, usize)>, Vec<(f64, u64)>);
+    let mut rows: Vec<Runs> = [ms_udp::MAX_BATCH, 1]
+        .into_iter()
+        .map(|batch| (batch, Vec::new(), Vec::new()))
+        .collect();
+    for _ in 0..3 {
+        for (batch, e2e, socket) in rows.iter_mut() {
+            let bind = |queue: Option<usize>| {
+                let mut b = ms_udp::UdpSwarm::builder().batch(*batch);
+                if let Some(q) = queue {
+                    b = b.queue_messages(q).queue_bytes(q * (MSG + 100));
+                }
+                b.bind(loopback)
+            };
+            let a = Arc::new(bind(None).await.map_err(err)?);
+            let b = Arc::new(bind(None).await.map_err(err)?);
+            e2e.push(tells(a.clone(), b.clone(), n).await?);
+            a.close().await.map_err(err)?;
+            b.close().await.map_err(err)?;
+
+            let a = bind(None).await.map_err(err)?;
+            let b = bind(Some(n)).await.map_err(err)?;
+            let dst = b.local_addrs().into_iter().next().ok_or("no address")?;
+            let payload = Bytes::from(vec![7u8; MSG]);
+            let start = Instant::now();
+            for _ in 0..n {
+                a.tell(&dst, payload.clone()).await.map_err(err)?;
+            }
+            let (mut seen, mut last) = (b.stats().received, Instant::now());
+            while last.elapsed() < Duration::from_millis(200) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let now = b.stats().received;
+                if now != seen {
+                    (seen, last) = (now, Instant::now());
+                }
+            }
+            socket.push((seen as f64 / last.duration_since(start).as_secs_f64(), seen));
+            a.close().await.map_err(err)?;
+            b.close().await.map_err(err)?;
+        }
+    }
+    for (batch, mut e2e, mut socket) in rows {
+        e2e.sort_by(|x, y| x.0.total_cmp(&y.0));
+        socket.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let (rate, got) = e2e[e2e.len() / 2];
+        let (taken_rate, taken) = socket[socket.len() / 2];
+        let name = format!("udp swarm, batch {batch}");
+        println!(
+            "{name:<22} tells {rate:>9.0}/s ({got}/{n} delivered); socket side {taken_rate:>9.0}/s \
+             ({taken}/{n} taken off the socket); medians of 3"
+        );
+        out.insert(
+            format!("batch_{batch}"),
+            json!({
+                "tells_per_s": rate.round(),
+                "tells_delivered": got,
+                "socket_side_per_s": taken_rate.round(),
+                "socket_side_taken": taken,
+            }),
+        );
+    }
+    Ok(Value::Object(out))
 }
 
 /// Ask round trips over net~shs and raw echo round trips, interleaved 3 times, on a

@@ -18,13 +18,7 @@ pub(crate) fn advertised_hosts(
     scope: Scope,
 ) -> Vec<String> {
     let interfaces = if local.ip().is_unspecified() && external_is_not_used(external, scope) {
-        match if_addrs::get_if_addrs() {
-            Ok(list) => list.iter().map(|i| i.ip()).collect(),
-            Err(error) => {
-                tracing::warn!(%error, "net: cannot list network interfaces");
-                Vec::new()
-            }
-        }
+        list_interfaces()
     } else {
         Vec::new()
     };
@@ -46,11 +40,57 @@ fn select(
     if scope == Scope::Public && !external.is_empty() {
         return external.to_vec();
     }
+    select_ips(local, dual_stack, scope, interfaces)
+        .into_iter()
+        .map(|ip| ip.to_string())
+        .collect()
+}
+
+/// The IP addresses a socket bound to `local` can be reached at from `scope`, by the rules of
+/// the [crate docs](crate#what-it-advertises) (without `external` hosts), reading the
+/// machine's interfaces when `local` is a wildcard.
+///
+/// For a transport that binds its own socket (UDP, QUIC) and announces the same addresses as a
+/// `net` listener would: `dual_stack` says whether a `[::]` socket also takes IPv4.
+///
+/// ```
+/// use ms_core::Scope;
+///
+/// let ips = ms_net::advertised_ips("127.0.0.1:8008".parse().unwrap(), false, Scope::Device);
+/// assert_eq!(ips, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+/// assert!(ms_net::advertised_ips("127.0.0.1:8008".parse().unwrap(), false, Scope::Local).is_empty());
+/// ```
+pub fn advertised_ips(local: SocketAddr, dual_stack: bool, scope: Scope) -> Vec<IpAddr> {
+    let interfaces = if local.ip().is_unspecified() {
+        list_interfaces()
+    } else {
+        Vec::new()
+    };
+    select_ips(local, dual_stack, scope, &interfaces)
+}
+
+fn list_interfaces() -> Vec<IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(list) => list.iter().map(|i| i.ip()).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "net: cannot list network interfaces");
+            Vec::new()
+        }
+    }
+}
+
+/// The IPs to announce, IPv4 first, without duplicates.
+fn select_ips(
+    local: SocketAddr,
+    dual_stack: bool,
+    scope: Scope,
+    interfaces: &[IpAddr],
+) -> Vec<IpAddr> {
     let bound = local.ip();
     if !bound.is_unspecified() {
         let bound = bound.to_canonical();
         return if reachable(bound, scope) {
-            vec![bound.to_string()]
+            vec![bound]
         } else {
             Vec::new()
         };
@@ -79,14 +119,13 @@ fn select(
     // Stable: IPv4 first (the reference dials the first alternative only, and IPv4 works on
     // more networks), otherwise in the system's order.
     ips.sort_by_key(|ip| ip.is_ipv6());
-    let mut hosts: Vec<String> = Vec::new();
+    let mut unique: Vec<IpAddr> = Vec::new();
     for ip in ips {
-        let host = ip.to_string();
-        if !hosts.contains(&host) {
-            hosts.push(host);
+        if !unique.contains(&ip) {
+            unique.push(ip);
         }
     }
-    hosts
+    unique
 }
 
 /// Whether a peer in `scope` can reach a listener bound to `ip`: any local address from the

@@ -12,6 +12,8 @@
 //! - [`Microsocks`]: a real SOCKS5 proxy (`microsocks`) on a free loopback port.
 //! - [`require`]: find a program a test needs (Node.js, `microsocks`, a browser), or skip the
 //!   test with one line saying why (fail instead under `MULTISERVER_REQUIRE_ALL=1`).
+//! - [`netns`]: hosts on one machine (Linux, root): network namespaces, veth pairs, a private
+//!   directory per host, deleted when dropped.
 //!
 //! ```
 //! use ms_core::{MultiServer, Stack};
@@ -31,6 +33,7 @@
 
 mod mem;
 mod microsocks;
+pub mod netns;
 mod ports;
 pub mod require;
 pub mod suite;

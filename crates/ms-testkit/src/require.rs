@@ -140,6 +140,15 @@ pub fn skip<T>(reason: &str) -> Option<T> {
              (install the program, or unset {REQUIRE_ALL})"
         );
     }
+    not_applicable(reason)
+}
+
+/// Skips the running test because it does not apply here (another operating system, not
+/// root): prints the same `skipped: <reason> (<test name>)` line as [`skip`] and returns
+/// `None`, **even when [`required`]**, since no installation could make it run. For a missing
+/// program or file, use [`skip`] (or [`program`], [`file()`]).
+#[track_caller]
+pub fn not_applicable<T>(reason: &str) -> Option<T> {
     let thread = std::thread::current();
     let test = thread.name().unwrap_or("a test");
     let line = format!("skipped: {reason} ({test})\n");
