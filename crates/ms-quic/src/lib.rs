@@ -1,0 +1,16 @@
+//! # ms-quic: QUIC for multiserver, with the SSB key as the peer identity
+//!
+//! [`identity`] turns an SSB key pair into a QUIC identity: a self-signed certificate whose
+//! key is the node's Ed25519 key, verifiers that accept a peer by its key (and its network)
+//! instead of a certificate authority, and quinn configurations built from them.
+
+pub mod error;
+pub mod identity;
+
+use std::time::Duration;
+
+pub use error::{CertificateRejection, IdentityError, QuicError};
+pub use identity::{QuicIdentity, handshake_error, peer_key};
+
+/// The connect timeout used unless told otherwise: as `net:`'s.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
