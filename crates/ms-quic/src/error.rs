@@ -83,8 +83,12 @@ pub enum QuicError {
         /// The TLS alert number.
         alert: u8,
     },
-    /// No connection within the connect timeout: nobody answered (UDP has no refusal), or the
-    /// path is too slow.
+    /// Nothing answered within the connect timeout: nobody listens there (UDP has no
+    /// refusal; an unreachable host looks the same).
+    #[error("no QUIC server answered within {0:?}")]
+    NoAnswer(std::time::Duration),
+    /// The server answered but the handshake did not finish within the connect timeout (or
+    /// name resolution took too long).
     #[error("no QUIC connection within {0:?}")]
     Timeout(std::time::Duration),
     /// quinn could not start the attempt (a bad address for this endpoint, the endpoint is
@@ -94,6 +98,9 @@ pub enum QuicError {
     /// The connection failed or closed.
     #[error("QUIC connection: {0}")]
     Connection(#[from] quinn::ConnectionError),
+    /// The transport's options are inconsistent (as `net:`'s).
+    #[error(transparent)]
+    Config(#[from] ms_net::ConfigError),
     /// A socket operation failed (binding the UDP socket).
     #[error("QUIC socket: {0}")]
     Io(#[from] io::Error),
@@ -102,18 +109,21 @@ pub enum QuicError {
 impl Classify for QuicError {
     /// [`Configuration`](ErrorKind::Configuration) for our identity and unusable endpoints,
     /// the rejection's kind for a refused certificate, [`Incompatible`](ErrorKind::Incompatible)
-    /// for another network key or a peer's TLS refusal, [`Timeout`](ErrorKind::Timeout) for
-    /// the connect timeout and quinn's idle timeout, [`Closed`](ErrorKind::Closed) for a
+    /// for another network key or a peer's TLS refusal, [`Refused`](ErrorKind::Refused) when
+    /// nothing answered, [`Timeout`](ErrorKind::Timeout) for a handshake that did not finish
+    /// in time and quinn's idle timeout, [`Closed`](ErrorKind::Closed) for a
     /// connection that broke, the I/O error's own kind otherwise.
     fn kind(&self) -> ErrorKind {
         match self {
             Self::Identity(e) => e.kind(),
             Self::Certificate(e) => e.kind(),
             Self::PeerNetworkMismatch | Self::PeerRefused { .. } => ErrorKind::Incompatible,
+            Self::NoAnswer(_) => ErrorKind::Refused,
             Self::Timeout(_) => ErrorKind::Timeout,
             Self::Connect(quinn::ConnectError::InvalidRemoteAddress(_)) => ErrorKind::Refused,
             Self::Connect(_) => ErrorKind::Configuration,
             Self::Connection(e) => connection_kind(e),
+            Self::Config(_) => ErrorKind::Configuration,
             Self::Io(e) => ErrorKind::from_io(e.kind()),
         }
     }

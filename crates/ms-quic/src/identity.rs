@@ -314,17 +314,28 @@ impl QuicIdentity {
         let report = Arc::new(Mutex::new(None));
         let config = self.client_config_reporting(expected, report.clone())?;
         // The name is neither sent (SNI is off) nor checked (the verifier checks the key).
-        let connecting = endpoint.connect_with(config, address, "ssb")?;
-        let outcome = tokio::time::timeout(timeout, connecting).await;
+        let mut connecting = endpoint.connect_with(config, address, "ssb")?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        // The server's first flight carries its handshake data: until then nobody has
+        // answered (a dead port: UDP has no refusal).
+        let answered = tokio::time::timeout_at(deadline, connecting.handshake_data())
+            .await
+            .map(|data| data.map(drop));
+        let outcome = match answered {
+            Err(_) => Err(QuicError::NoAnswer(timeout)),
+            Ok(Err(e)) => Err(QuicError::Connection(e)),
+            Ok(Ok(())) => match tokio::time::timeout_at(deadline, connecting).await {
+                Err(_) => Err(QuicError::Timeout(timeout)),
+                Ok(Err(e)) => Err(QuicError::Connection(e)),
+                Ok(Ok(connection)) => Ok(connection),
+            },
+        };
         let rejection = report.lock().unwrap_or_else(PoisonError::into_inner).take();
-        match outcome {
-            Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(e)) => Err(match rejection {
-                Some(rejection) => QuicError::Certificate(rejection),
-                None => handshake_error(e),
-            }),
-            Err(_) => Err(QuicError::Timeout(timeout)),
-        }
+        outcome.map_err(|e| match (rejection, e) {
+            (Some(rejection), _) => QuicError::Certificate(rejection),
+            (None, QuicError::Connection(e)) => handshake_error(e),
+            (None, e) => e,
+        })
     }
 }
 

@@ -6,11 +6,13 @@
 
 pub mod error;
 pub mod identity;
+pub mod transport;
 
 use std::time::Duration;
 
 pub use error::{CertificateRejection, IdentityError, QuicError};
 pub use identity::{QuicIdentity, handshake_error, peer_key};
+pub use transport::{AddressValidation, Quic, QuicBuilder, QuicListener, QuicStream};
 
 /// The connect timeout used unless told otherwise: as `net:`'s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
