@@ -87,13 +87,27 @@ pub struct Quic {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+/// Which client keys a server accepts.
+type Authorize = dyn Fn(&PublicKey) -> bool + Send + Sync;
+
 struct Inner {
     identity: QuicIdentity,
     net: Net,
     validation: AddressValidation,
+    authorize: Option<Arc<Authorize>>,
     /// The dialling endpoints, made on first use: one per address family.
     clients: Mutex<[Option<quinn::Endpoint>; 2]>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quic")
+            .field("identity", &self.identity)
+            .field("net", &self.net)
+            .field("validation", &self.validation)
+            .field("authorize", &self.authorize.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Quic {
@@ -109,6 +123,7 @@ impl Quic {
             identity,
             net: Net::builder(),
             validation: AddressValidation::UnderLoad(DEFAULT_RETRY_THRESHOLD),
+            authorize: None,
         }
     }
 
@@ -354,11 +369,21 @@ impl Transport for Quic {
 /// # Ok::<(), ms_quic::QuicError>(())
 /// ```
 #[must_use]
-#[derive(Debug)]
 pub struct QuicBuilder {
     identity: QuicIdentity,
     net: NetBuilder,
     validation: AddressValidation,
+    authorize: Option<Arc<Authorize>>,
+}
+
+impl std::fmt::Debug for QuicBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuicBuilder")
+            .field("identity", &self.identity)
+            .field("net", &self.net)
+            .field("validation", &self.validation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl QuicBuilder {
@@ -406,6 +431,17 @@ impl QuicBuilder {
         self
     }
 
+    /// Accepts only clients whose key `authorize` approves (default: any key of the
+    /// network). A refused client's connection is closed with application error code 1
+    /// (`not authorized`) right after the handshake, before any stream is handed on.
+    pub fn authorize(
+        mut self,
+        authorize: impl Fn(&PublicKey) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.authorize = Some(Arc::new(authorize));
+        self
+    }
+
     /// Checks the options and builds the transport.
     pub fn build(self) -> Result<Quic, QuicError> {
         Ok(Quic {
@@ -413,6 +449,7 @@ impl QuicBuilder {
                 identity: self.identity,
                 net: self.net.build()?,
                 validation: self.validation,
+                authorize: self.authorize,
                 clients: Mutex::new([None, None]),
             }),
         })
@@ -473,6 +510,7 @@ impl QuicListener {
             sender,
             inner.validation,
             inner.net.connect_timeout(),
+            inner.authorize.clone(),
         ));
         tracing::info!(%local, scopes = %inner.net.scopes(), "quic: listening");
         Ok(Self {
@@ -535,6 +573,7 @@ async fn accept_loop(
     sender: mpsc::Sender<Accepted>,
     validation: AddressValidation,
     handshake_timeout: Duration,
+    authorize: Option<Arc<Authorize>>,
 ) {
     let in_progress = Arc::new(AtomicUsize::new(0));
     loop {
@@ -562,6 +601,7 @@ async fn accept_loop(
             sender.clone(),
             handshake_timeout,
             guard,
+            authorize.clone(),
         ));
     }
 }
@@ -583,6 +623,7 @@ async fn serve_connection(
     sender: mpsc::Sender<Accepted>,
     handshake_timeout: Duration,
     in_progress: InProgress,
+    authorize: Option<Arc<Authorize>>,
 ) {
     let remote_addr = incoming.remote_address();
     let connection = match tokio::time::timeout(handshake_timeout, incoming).await {
@@ -601,6 +642,13 @@ async fn serve_connection(
         connection.close(0u32.into(), b"no peer key");
         return;
     };
+    if let Some(authorize) = &authorize
+        && !authorize(&key)
+    {
+        tracing::info!(client = %key, "quic: refused: not authorized");
+        connection.close(1u32.into(), b"not authorized");
+        return;
+    }
     let Ok(remote) = peer_section(remote_addr, &key) else {
         return;
     };
