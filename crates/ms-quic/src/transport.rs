@@ -768,3 +768,101 @@ impl Drop for QuicStream {
         });
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "/8C4ofSxTZiGCxyzlu1Ei671txpSgXINpRNrmcWxgAk=";
+
+    fn section(text: &str) -> Section {
+        text.replace("KEY", KEY).parse().unwrap()
+    }
+
+    fn quic() -> Quic {
+        Quic::new(
+            &ms_shs::Keypair::from_seed(&[1; 32]),
+            ms_shs::NetworkKey::MAINNET,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn sections_parse_with_typed_errors() {
+        let (target, key) = parse_section(&section("quic:example.org:8008:KEY")).unwrap();
+        assert_eq!((target.host(), target.port()), ("example.org", 8008));
+        assert_eq!(key.to_base64(), KEY);
+        assert!(matches!(
+            parse_section(&section("net:example.org:8008")),
+            Err(SectionError::WrongProtocol { .. })
+        ));
+        assert!(matches!(
+            parse_section(&section("quic:example.org:8008")),
+            Err(SectionError::Missing { what: "key", .. })
+        ));
+        assert!(matches!(
+            parse_section(&section("quic:example.org:8008:AAAA")),
+            Err(SectionError::Invalid { what: "key", .. })
+        ));
+        assert!(matches!(
+            parse_section(&section("quic:example.org:0:KEY")),
+            Err(SectionError::Invalid { what: "port", .. })
+        ));
+    }
+
+    #[test]
+    fn scope_and_canonical_form_follow_net() {
+        let quic = quic();
+        assert_eq!(
+            quic.scope_of(&section("quic:127.0.0.1:8008:KEY")),
+            Some(Scope::Device)
+        );
+        assert_eq!(
+            quic.scope_of(&section("quic:192.168.1.7:8008:KEY")),
+            Some(Scope::Local)
+        );
+        assert_eq!(quic.scope_of(&section("quic:example.org:8008:KEY")), None);
+        assert_eq!(
+            quic.canonical(&section("quic:[::1]:8008:KEY")).unwrap(),
+            section("quic:::1:8008:KEY")
+        );
+        assert_eq!(quic.canonical(&section("quic:::1:8008:KEY")), None);
+    }
+
+    #[tokio::test]
+    async fn a_stream_with_an_unknown_header_is_refused() {
+        let server = quic();
+        let listener = server.bind().await.unwrap();
+        let client = QuicIdentity::new(
+            &ms_shs::Keypair::from_seed(&[2; 32]),
+            ms_shs::NetworkKey::MAINNET,
+        )
+        .unwrap();
+        let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let connection = client
+            .connect(
+                &endpoint,
+                listener.local_addr(),
+                server.identity().public_key(),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        let (mut send, _recv) = connection.open_bi().await.unwrap();
+        send.write_all(&[0x7f, 1, 2, 3]).await.unwrap();
+        let accepted = listener.accept().await.unwrap();
+        assert_eq!(
+            accepted.identity.map(|i| i.public_key),
+            Some(client.public_key())
+        );
+        let err = match accepted.stream.await {
+            Ok(_) => panic!("a stream with header 0x7f was accepted"),
+            Err(err) => err,
+        };
+        assert!(
+            err.to_string().contains("unknown QUIC stream header"),
+            "{err}"
+        );
+    }
+}
