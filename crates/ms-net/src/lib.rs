@@ -75,7 +75,7 @@ mod error;
 mod listener;
 mod transport;
 
-pub use advertise::advertised_ips;
+pub use advertise::{advertised_hosts, advertised_ips};
 pub use error::{ConfigError, NetError};
 pub use listener::NetListener;
 pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_STAGGER, ExternalHosts, Net, NetBuilder};
