@@ -10,8 +10,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use ms_core::Scope;
 
 /// The hosts a listener bound to `local` announces for `scope` (reading the interfaces only
-/// when the rule needs them).
-pub(crate) fn advertised_hosts(
+/// when the rule needs them), by the rules in the [crate docs](crate#what-it-advertises):
+/// IP addresses as text (IPv6 bare) or the `external` names. `dual_stack` says whether a `[::]`
+/// socket also takes IPv4. For transports that bind their own sockets on `net:`'s options (a
+/// UDP transport, for one); a TCP listener has [`NetListener::advertised_hosts`](crate::NetListener::advertised_hosts).
+///
+/// ```
+/// use ms_core::Scope;
+///
+/// let local = "127.0.0.1:8008".parse().unwrap();
+/// assert_eq!(ms_net::advertised_hosts(local, false, &[], Scope::Device), ["127.0.0.1"]);
+/// assert!(ms_net::advertised_hosts(local, false, &[], Scope::Public).is_empty());
+/// ```
+pub fn advertised_hosts(
     local: SocketAddr,
     dual_stack: bool,
     external: &[String],

@@ -75,6 +75,7 @@ mod error;
 mod listener;
 mod transport;
 
+pub use advertise::advertised_hosts;
 pub use error::{ConfigError, NetError};
 pub use listener::NetListener;
 pub use transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_STAGGER, ExternalHosts, Net, NetBuilder};

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use ms_shs::NetworkKey;
+
 /// Limits and deadlines of a [`QuicSwarm`](crate::QuicSwarm); `Config::default()` and the
 /// `with_*` setters.
 ///
@@ -24,6 +26,7 @@ pub struct Config {
     queue_len: usize,
     streams_per_connection: u32,
     address_table_len: usize,
+    network_key: NetworkKey,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             queue_len: 1024,
             streams_per_connection: 256,
             address_table_len: 4096,
+            network_key: NetworkKey::MAINNET,
         }
     }
 }
@@ -98,5 +102,10 @@ impl Config {
     setting!(
         /// Packet-swarm addresses remembered by the socket adapter (default 4096).
         address_table_len, with_address_table_len, usize
+    );
+    setting!(
+        /// The SSB network (`caps.shs`) this node belongs to (default the main network): peers
+        /// of another network fail the handshake (`ms_quic`'s network tag).
+        network_key, with_network_key, NetworkKey
     );
 }

@@ -3,7 +3,8 @@
 //! [`QuicSwarm`] is an [`ms_swarm`] secure ask swarm ([`Swarm`](ms_swarm::Swarm),
 //! [`AskSwarm`](ms_swarm::AskSwarm), [`SecureSwarm`](ms_swarm::SecureSwarm)) on
 //! [quinn](https://docs.rs/quinn): peers are identified by their Ed25519 SSB key, which their
-//! TLS 1.3 certificate carries (no certificate authority); tells travel as QUIC datagrams (a
+//! TLS 1.3 certificate carries (no certificate authority: [`ms_quic::identity`], which also
+//! keeps peers of other SSB networks out); tells travel as QUIC datagrams (a
 //! unidirectional stream when larger than a datagram); asks on one bidirectional stream each;
 //! one connection per peer.
 //!
@@ -26,12 +27,10 @@ struct ReadmeDoctests;
 mod addr;
 mod config;
 mod error;
-mod identity;
 mod socket;
 mod swarm;
 
 pub use addr::QuicAddr;
 pub use config::Config;
 pub use error::QuicSwarmError;
-pub use identity::key_of_certificate;
-pub use swarm::{QUIC_MIN_MTU, QuicSwarm, Stats};
+pub use swarm::{ALPN, QUIC_MIN_MTU, QuicSwarm, Stats};

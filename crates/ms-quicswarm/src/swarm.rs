@@ -9,17 +9,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ms_core::PublicKey;
+use ms_quic::QuicIdentity;
 use ms_shs::Keypair;
 use ms_swarm::{Ask, AskSwarm, BoxError, Message, ParseAddrError, SecureSwarm, Swarm, SwarmError};
-use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::addr::QuicAddr;
 use crate::config::Config;
 use crate::error::QuicSwarmError;
-use crate::identity::{Identity, SERVER_NAME, key_of_certificate};
 use crate::socket::{AddrTable, SocketStats, SwarmSocket};
+
+/// The ALPN protocol of the swarm's QUIC connections (version 1 of the framing in
+/// `docs/quicswarm.md`): a `quic:` multiserver dial (`ms-quic`) and a swarm dial to the same
+/// port do not mix.
+pub const ALPN: &[u8] = b"ms-quicswarm/1";
 
 /// QUIC's smallest datagram (RFC 9000, 14): a packet swarm must carry at least this.
 pub const QUIC_MIN_MTU: usize = 1200;
@@ -149,12 +153,11 @@ type Known<A> = (HashSet<QuicAddr<A>>, VecDeque<QuicAddr<A>>);
 
 struct Inner<A> {
     endpoint: quinn::Endpoint,
-    identity: Identity,
+    identity: QuicIdentity,
     public: PublicKey,
     local: Vec<QuicAddr<A>>,
     underlay: Box<dyn Underlay<A>>,
     config: Config,
-    transport: Arc<quinn::TransportConfig>,
     conns: Mutex<HashMap<PublicKey, Conn>>,
     dials: Mutex<HashMap<PublicKey, Arc<tokio::sync::Mutex<()>>>>,
     known: Mutex<Known<A>>,
@@ -230,9 +233,8 @@ impl QuicSwarm<SocketAddr> {
         config: Config,
     ) -> Result<Self, QuicSwarmError> {
         runtime_check()?;
-        let identity = Identity::new(&keypair)?;
-        let transport = Arc::new(transport_config(&config, None)?);
-        let server = server_config(&identity, &transport)?;
+        let identity = identity(&keypair, &config, None)?;
+        let server = identity.server_config();
         let socket = UdpSocket::bind(local).map_err(QuicSwarmError::Endpoint)?;
         let endpoint = quinn::Endpoint::new(
             quinn::EndpointConfig::default(),
@@ -248,7 +250,6 @@ impl QuicSwarm<SocketAddr> {
             keypair.public(),
             Box::new(Udp { local }),
             config,
-            transport,
             CancellationToken::new(),
         ))
     }
@@ -273,9 +274,8 @@ impl<A: ms_swarm::Addr> QuicSwarm<A> {
             });
         }
         let packet = mtu.min(MAX_UDP_PAYLOAD);
-        let identity = Identity::new(&keypair)?;
-        let transport = Arc::new(transport_config(&config, Some(packet))?);
-        let server = server_config(&identity, &transport)?;
+        let identity = identity(&keypair, &config, Some(packet))?;
+        let server = identity.server_config();
         let swarm = Arc::new(swarm);
         let table = Arc::new(Mutex::new(AddrTable::new(config.address_table_len())));
         let cancel = CancellationToken::new();
@@ -307,18 +307,16 @@ impl<A: ms_swarm::Addr> QuicSwarm<A> {
             keypair.public(),
             Box::new(underlay),
             config,
-            transport,
             cancel,
         ))
     }
 
     fn start(
         endpoint: quinn::Endpoint,
-        identity: Identity,
+        identity: QuicIdentity,
         public: PublicKey,
         underlay: Box<dyn Underlay<A>>,
         config: Config,
-        transport: Arc<quinn::TransportConfig>,
         cancel: CancellationToken,
     ) -> Self {
         let (messages_tx, messages_rx) = mpsc::channel(config.queue_len().max(1));
@@ -335,7 +333,6 @@ impl<A: ms_swarm::Addr> QuicSwarm<A> {
             local,
             underlay,
             config,
-            transport,
             conns: Mutex::default(),
             dials: Mutex::default(),
             known: Mutex::default(),
@@ -400,40 +397,14 @@ impl<A: ms_swarm::Addr> QuicSwarm<A> {
             .underlay
             .socket_of(dst.inner())
             .ok_or_else(|| SwarmError::unreachable(dst, None))?;
-        let presented = Arc::new(Mutex::new(None));
-        let tls = inner
-            .identity
-            .client_config(dst.key(), presented.clone())
-            .map_err(unreachable)?;
-        let tls =
-            QuicClientConfig::try_from(tls).map_err(|e| unreachable(QuicSwarmError::tls(e)))?;
-        let mut client = quinn::ClientConfig::new(Arc::new(tls));
-        client.transport_config(inner.transport.clone());
-        let connecting = inner
-            .endpoint
-            .connect_with(client, sock, SERVER_NAME)
-            .map_err(|e| unreachable(QuicSwarmError::connection(e)))?;
         let connected = tokio::select! {
             () = inner.cancel.cancelled() => return Err(SwarmError::Closed),
-            r = tokio::time::timeout(inner.config.dial_timeout(), connecting) => r,
+            r = inner.identity.connect(&inner.endpoint, sock, dst.key(), inner.config.dial_timeout()) => r,
         };
-        let connection = match connected {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                let shown = presented.lock().ok().and_then(|p| *p);
-                return Err(match shown {
-                    Some(presented) if presented != dst.key() => {
-                        tracing::warn!(%dst, %presented, "quicswarm: peer proved another key");
-                        unreachable(QuicSwarmError::WrongKey {
-                            expected: dst.key(),
-                            presented,
-                        })
-                    }
-                    _ => unreachable(QuicSwarmError::connection(e)),
-                });
-            }
-            Err(_) => return Err(unreachable(QuicSwarmError::connection("dial timed out"))),
-        };
+        let connection = connected.map_err(|e| {
+            tracing::debug!(%dst, error = %e, "quicswarm: dial failed");
+            unreachable(QuicSwarmError::Dial(e))
+        })?;
         inner
             .adopt(connection, true)
             .ok_or_else(|| SwarmError::unreachable(dst, None))
@@ -474,14 +445,17 @@ fn transport_config(
     Ok(t)
 }
 
-fn server_config(
-    identity: &Identity,
-    transport: &Arc<quinn::TransportConfig>,
-) -> Result<quinn::ServerConfig, QuicSwarmError> {
-    let tls = QuicServerConfig::try_from(identity.server_config()?).map_err(QuicSwarmError::tls)?;
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(tls));
-    server.transport_config(transport.clone());
-    Ok(server)
+/// The node's QUIC identity (ms-quic's), speaking [`ALPN`] with the swarm's transport
+/// parameters.
+fn identity(
+    keypair: &Keypair,
+    config: &Config,
+    packet: Option<usize>,
+) -> Result<QuicIdentity, QuicSwarmError> {
+    let transport = transport_config(config, packet)?;
+    Ok(QuicIdentity::new(keypair, config.network_key())?
+        .with_alpn(vec![ALPN.to_vec()])?
+        .with_transport_config(transport))
 }
 
 impl<A: ms_swarm::Addr> Inner<A> {
@@ -519,14 +493,7 @@ impl<A: ms_swarm::Addr> Inner<A> {
         connection: quinn::Connection,
         dialled: bool,
     ) -> Option<quinn::Connection> {
-        let key = connection
-            .peer_identity()
-            .and_then(|id| {
-                id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-                    .ok()
-            })
-            .and_then(|certs| certs.first().and_then(key_of_certificate));
-        let Some(key) = key else {
+        let Some(key) = ms_quic::peer_key(&connection) else {
             connection.close(quinn::VarInt::from_u32(1), b"no identity");
             return None;
         };

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use ms_quic::{CertificateRejection, QuicError};
 use ms_quicswarm::{Config, QuicAddr, QuicSwarm, QuicSwarmError};
 use ms_shs::Keypair;
 use ms_swarm::mem::Realm;
@@ -19,7 +20,7 @@ fn keypair(n: u8) -> Keypair {
 }
 
 /// B listens as B; A dials B's socket address with C's key: the handshake fails with
-/// `WrongKey { expected: C, presented: B }`, nothing reaches B, A knows no key for the address.
+/// `CertificateRejection::UnexpectedKey { expected: C, actual: B }`, nothing reaches B, A knows no key for the address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_for_another_key_than_dialled_is_refused() {
     let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -44,14 +45,13 @@ async fn certificate_for_another_key_than_dialled_is_refused() {
             panic!("not Unreachable with a reason: {err:?}");
         };
         match source.downcast_ref::<QuicSwarmError>() {
-            Some(QuicSwarmError::WrongKey {
-                expected,
-                presented,
-            }) => {
+            Some(QuicSwarmError::Dial(QuicError::Certificate(
+                CertificateRejection::UnexpectedKey { expected, actual },
+            ))) => {
                 assert_eq!(*expected, c_key);
-                assert_eq!(*presented, b.public_key());
+                assert_eq!(*actual, b.public_key());
             }
-            other => panic!("not WrongKey: {other:?} ({:?})", err.source()),
+            other => panic!("not UnexpectedKey: {other:?} ({:?})", err.source()),
         }
     }
     assert!(matches!(
@@ -165,4 +165,48 @@ async fn key_in_an_address_is_a_claim_until_proved() {
     assert!(a.parse_addr("quic:127.0.0.1:9~shs:AAAA").is_err());
     assert!(a.parse_addr("quic:127.000.0.1:9~shs:AAAA").is_err());
     a.close().await.unwrap();
+}
+
+/// A node of another SSB network (another network key) is refused by the handshake: typed,
+/// and nothing is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_of_another_network_is_refused() {
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let other_net = ms_shs::NetworkKey::from_bytes([9; 32]);
+    let a = QuicSwarm::bind(keypair(10), local, Config::default()).unwrap();
+    let b = QuicSwarm::bind(
+        keypair(11),
+        local,
+        Config::default().with_network_key(other_net),
+    )
+    .unwrap();
+    let b_addr = b.local_addrs()[0].clone();
+    let err = a
+        .tell(&b_addr, Bytes::from_static(b"hi"))
+        .await
+        .unwrap_err();
+    let SwarmError::Unreachable {
+        source: Some(source),
+        ..
+    } = &err
+    else {
+        panic!("not Unreachable with a reason: {err:?}");
+    };
+    assert!(
+        matches!(
+            source.downcast_ref::<QuicSwarmError>(),
+            Some(QuicSwarmError::Dial(
+                QuicError::Certificate(CertificateRejection::NetworkMismatch)
+                    | QuicError::PeerNetworkMismatch
+            ))
+        ),
+        "not a network mismatch: {err:?}"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), b.receive())
+            .await
+            .is_err()
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
 }

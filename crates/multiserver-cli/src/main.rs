@@ -105,6 +105,7 @@ struct KeygenArgs {
 Examples:
   multiserver serve
   multiserver serve --echo --net 127.0.0.1:0 --no-ws --no-unix     # loopback, any free port
+  multiserver serve --quic 0.0.0.0:8008                             # quic (UDP) beside net~shs
   multiserver serve --echo | head -1 | jq -r .address              # addresses on stdout
   multiserver serve --addresses ./addrs > received.bin             # peer bytes on stdout
   multiserver serve --allow @DTNmX+4SjsgZ7xyDh5xxmNtFqa6pWi5Qtw7cE8aR9TQ=.ed25519
@@ -121,6 +122,12 @@ struct ServeArgs {
     /// Serve net~shs (TCP) on this address; port 0 picks a free port.
     #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:8008", value_parser = parse_listen_addr)]
     net: SocketAddr,
+
+    /// Also serve quic (QUIC over UDP, authenticated by the same key and network key) on this
+    /// address, advertised first: `quic:<host>:<port>:<key>;net:...~shs:<key>`. Peers that do
+    /// not know quic (the JS reference) skip it and take net~shs.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen_addr)]
+    quic: Option<SocketAddr>,
 
     /// Serve ws~shs (WebSocket) on this address; port 0 picks a free port.
     #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:8989", value_parser = parse_listen_addr)]
@@ -159,8 +166,8 @@ struct ServeArgs {
 
 /// Connect to an address and copy stdin to it and it to stdout, like netcat.
 ///
-/// Understands net, ws, wss, unix and onion (through Tor's SOCKS proxy), each bare, with
-/// ~shs:<key>[:<seed>] or with ~noauth. The alternatives of the address are tried in order until one gets through. End of
+/// Understands quic:<host>:<port>:<key> (authenticated by QUIC itself), and net, ws, wss, unix
+/// and onion (through Tor's SOCKS proxy), each bare, with ~shs:<key>[:<seed>] or with ~noauth. The alternatives of the address are tried in order until one gets through. End of
 /// stdin sends the shs goodbye (without shs: ends our side once the peer is quiet for 1 s, or
 /// at once with -N); the command exits 0 once the peer has ended its side. Any failure prints one line on stderr, naming the address and the cause, and exits
 /// non-zero (2 when the address is malformed or nothing here understands it, 1 otherwise).
@@ -481,6 +488,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             .await?;
             let listen = plugins::Listen {
                 net: (!args.no_net).then_some(args.net),
+                quic: args.quic,
                 ws: (!args.no_ws).then_some(args.ws),
                 unix,
                 allow: args.allow,

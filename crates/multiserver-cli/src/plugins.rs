@@ -9,6 +9,7 @@ use ms_core::{AuthValue, MultiServer, Scope, Stack, Transform};
 use ms_net::Net;
 use ms_noauth::Noauth;
 use ms_onion::OnionTransport;
+use ms_quic::{Quic, QuicIdentity};
 use ms_shs::{Keypair, NetworkKey, PublicKey, Shs};
 use ms_ws::WsTransport;
 
@@ -27,6 +28,9 @@ pub struct Identity {
 pub struct Listen {
     /// `net~shs` on this address, if any.
     pub net: Option<SocketAddr>,
+    /// `quic` (UDP; the QUIC handshake authenticates) on this address, if any. Served first,
+    /// so it is the first alternative of every advertised address.
+    pub quic: Option<SocketAddr>,
     /// `ws~shs` on this address, if any.
     pub ws: Option<SocketAddr>,
     /// `unix~noauth` on this socket path, if any.
@@ -78,6 +82,37 @@ impl Identity {
         Arc::new(shs)
     }
 
+    /// The `quic` transport for this identity, accepting only `allow` when not empty.
+    fn quic(
+        &self,
+        bind: Option<SocketAddr>,
+        allow: &[PublicKey],
+        timeout: Option<Duration>,
+    ) -> Result<Quic, String> {
+        let identity = QuicIdentity::new(&self.keys, self.app_key).map_err(|e| e.to_string())?;
+        let mut quic = Quic::builder(identity);
+        if let Some(addr) = bind {
+            quic = quic
+                .host(addr.ip())
+                .port(addr.port())
+                .scopes(scopes_for(addr));
+        }
+        if let Some(timeout) = timeout {
+            quic = quic.connect_timeout(timeout);
+        }
+        if !allow.is_empty() {
+            let allow: Arc<[PublicKey]> = allow.into();
+            quic = quic.authorize(move |client| {
+                let allowed = allow.contains(client);
+                if !allowed {
+                    tracing::info!(%client, "refused: not in --allow");
+                }
+                allowed
+            });
+        }
+        quic.build().map_err(|e| e.to_string())
+    }
+
     /// The `noauth` transform: a peer is trusted as this node itself.
     fn noauth(&self) -> Arc<dyn Transform> {
         Arc::new(Noauth::new(self.public_key()))
@@ -88,6 +123,12 @@ impl Identity {
 pub fn server(listen: &Listen, identity: &Identity) -> Result<MultiServer, Failure> {
     let shs = identity.shs(&listen.allow, None);
     let mut builder = MultiServer::builder();
+    if let Some(addr) = listen.quic {
+        let quic = identity
+            .quic(Some(addr), &listen.allow, None)
+            .map_err(|e| Failure::usage(format!("--quic {addr}: {e}")))?;
+        builder = builder.stack(Stack::new(quic));
+    }
     if let Some(addr) = listen.net {
         let net = Net::builder()
             .host(addr.ip())
@@ -117,8 +158,8 @@ pub fn server(listen: &Listen, identity: &Identity) -> Result<MultiServer, Failu
         .map_err(|e| Failure::usage(format!("nothing to serve: {e}")))
 }
 
-/// The node `connect` and `addr` dial with: every stack the plugins can form. For each
-/// transport (`net`, `ws` (which also dials `wss`), `unix`, `onion`), in this order:
+/// The node `connect` and `addr` dial with: every stack the plugins can form: `quic`, then for
+/// each transport (`net`, `ws` (which also dials `wss`), `unix`, `onion`), in this order:
 /// `<transport>~shs`, `<transport>~noauth`, `<transport>`. `socks` replaces the Tor proxies
 /// `onion` goes through, when not empty.
 pub fn client(
@@ -144,6 +185,11 @@ pub fn client(
     if let Some(timeout) = dial_timeout {
         builder = builder.dial_timeout(timeout);
     }
+    // `quic` authenticates in its own handshake: no transform follows it.
+    let quic = identity
+        .quic(None, &[], dial_timeout)
+        .map_err(|e| Failure::runtime(format!("quic plugin: {e}")))?;
+    builder = builder.stack(Stack::new(quic));
     let mut net = Net::builder();
     if let Some(timeout) = dial_timeout {
         net = net.connect_timeout(timeout);
@@ -195,11 +241,13 @@ pub fn client(
     .map_err(|e| Failure::runtime(format!("cannot build the client stacks: {e}")))
 }
 
-/// Whether dialling `address` needs this node's identity (an `shs` or `noauth` section).
+/// Whether dialling `address` needs this node's identity (an `shs` or `noauth` section, or a
+/// `quic` transport, whose handshake presents our key).
 pub fn needs_identity(address: &ms_core::MultiAddress) -> bool {
     address.alternatives().iter().any(|a| {
-        a.transforms()
-            .iter()
-            .any(|s| matches!(s.name(), "shs" | "noauth"))
+        a.transport().name() == "quic"
+            || a.transforms()
+                .iter()
+                .any(|s| matches!(s.name(), "shs" | "noauth"))
     })
 }

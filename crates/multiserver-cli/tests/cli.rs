@@ -392,6 +392,60 @@ fn allow_restricts_clients_to_the_listed_keys() {
 }
 
 #[test]
+fn serve_quic_is_advertised_first_dialled_and_obeys_allow() {
+    let dir = tempdir();
+    let client_secret = dir.path().join("client-secret");
+    let output = run(
+        dir.path(),
+        &["keygen", "--secret", client_secret.to_str().expect("utf-8")],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let client_id = text(&output.stdout).trim().to_owned();
+    let other_secret = dir.path().join("other-secret");
+    let output = run(
+        dir.path(),
+        &["keygen", "--secret", other_secret.to_str().expect("utf-8")],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--echo",
+            "--no-ws",
+            "--no-unix",
+            "--quic",
+            "127.0.0.1:0",
+            "--allow",
+            &client_id,
+        ],
+    );
+    let device = &server.scopes[0].1;
+    assert!(device.starts_with("quic:127.0.0.1:"), "{device}");
+    assert!(device.contains(";net:127.0.0.1:"), "{device}");
+    let quic = server.alternative("quic:");
+
+    let data = pattern(100_000);
+    let secret = client_secret.display().to_string();
+    let output = connect(dir.path(), &quic, data.clone(), &["--secret", &secret]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(output.stdout == data, "the echo differs");
+
+    let other = other_secret.display().to_string();
+    let output = connect(
+        dir.path(),
+        &quic,
+        b"let me in".to_vec(),
+        &["--secret", &other],
+    );
+    assert!(output.stdout.is_empty(), "a refused client got an echo");
+    assert!(
+        !output.status.success(),
+        "a key not in --allow must be refused"
+    );
+}
+
+#[test]
 fn the_app_key_must_match() {
     let dir = tempdir();
     let test_network = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";

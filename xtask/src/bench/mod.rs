@@ -28,6 +28,9 @@ const SERVER_SEED: [u8; 32] = [1; 32];
 const CLIENT_SEED: [u8; 32] = [2; 32];
 /// The stacks every long-running benchmark server serves.
 const STACKS: [&str; 4] = ["net~shs", "ws~shs", "unix~shs", "net~noauth"];
+/// Stacks only the Rust servers serve (the reference has no such plugin): their figures have a
+/// Rust→Rust column only, beside the same figure over net~shs.
+const RUST_ONLY_STACKS: [&str; 1] = ["quic"];
 
 const USAGE: &str = "\
 usage: cargo xtask bench [options]
@@ -376,6 +379,10 @@ impl Bench {
     fn start_server(&self, side: Side, stacks: &[&str], tag: &str) -> Result<Server, String> {
         let unix_dir = self.tmp.path().join(format!("{}-{tag}", side.name()));
         std::fs::create_dir_all(&unix_dir).map_err(|e| format!("{}: {e}", unix_dir.display()))?;
+        let mut stacks = stacks.to_vec();
+        if side == Side::Rust && tag == "main" {
+            stacks.extend(RUST_ONLY_STACKS);
+        }
         let args = vec![
             "server".to_owned(),
             "--seed".to_owned(),
@@ -565,7 +572,12 @@ impl Bench {
                 ));
                 break;
             }
-            for pair in self.pairs(cross, repeat) {
+            let pairs = if RUST_ONLY_STACKS.contains(&stack) {
+                vec![Pair::RUST]
+            } else {
+                self.pairs(cross, repeat)
+            };
+            for pair in pairs {
                 match self.measure(pair, mode, stack, extra, timeout) {
                     Ok(result) => {
                         let values = extract(&result);
@@ -609,10 +621,25 @@ impl Bench {
 
     fn handshakes(&mut self) {
         let window = self.options.hs_warmup + self.options.hs_duration;
-        for concurrency in [1u64, 16, 128] {
+        let runs = [1u64, 16, 128]
+            .into_iter()
+            .map(|c| ("net~shs", c))
+            .chain([1u64, 16, 128].into_iter().map(|c| ("quic", c)));
+        for (stack, concurrency) in runs {
+            // net~shs keeps its historical ids; other stacks get a suffix.
+            let (suffix, label) = match stack {
+                "net~shs" => (String::new(), String::new()),
+                other => (format!("_{other}"), format!(", {other}")),
+            };
             let (id, title) = match concurrency {
-                1 => ("hs_seq".to_owned(), "handshakes/s, sequential".to_owned()),
-                c => (format!("hs_{c}"), format!("handshakes/s, {c} in flight")),
+                1 => (
+                    format!("hs_seq{suffix}"),
+                    format!("handshakes/s, sequential{label}"),
+                ),
+                c => (
+                    format!("hs_{c}{suffix}"),
+                    format!("handshakes/s, {c} in flight{label}"),
+                ),
             };
             let figures = [
                 Figure::new(&id, &title, "/s", Better::Higher),
@@ -639,7 +666,7 @@ impl Bench {
                 cross: true,
                 repeats: self.options.repeats,
                 mode: "handshakes",
-                stack: "net~shs",
+                stack,
                 extra: &extra,
                 timeout: Duration::from_secs_f64(window + 60.0),
             };
@@ -662,10 +689,11 @@ impl Bench {
         let extra = [("bytes", self.options.bytes.to_string())];
         // Generous: the slowest stack seen is ~35 MB/s.
         let timeout = Duration::from_secs_f64(60.0 + self.options.bytes as f64 / 5e6);
-        let runs = STACKS
-            .iter()
-            .map(|stack| ("echo", *stack))
-            .chain([("oneway", "net~shs")]);
+        let runs = STACKS.iter().map(|stack| ("echo", *stack)).chain([
+            ("oneway", "net~shs"),
+            ("echo", "quic"),
+            ("oneway", "quic"),
+        ]);
         for (mode, stack) in runs {
             let id = format!("{mode}_{}", stack.replace('~', "_"));
             let title = match mode {
@@ -714,7 +742,7 @@ impl Bench {
             ("max-secs", self.options.lat_secs.to_string()),
             ("warmup", "10".to_owned()),
         ];
-        for stack in ["net~shs", "ws~shs"] {
+        for stack in ["net~shs", "ws~shs", "quic"] {
             let id = format!("lat_{}", stack.replace('~', "_"));
             let figures = [
                 Figure::new(

@@ -138,6 +138,13 @@ async fn serve(args: &Args) -> Result<(), String> {
     let mut builder = MultiServer::builder();
     let stacks = args.get("stacks").unwrap_or("net~shs");
     for name in stacks.split(',') {
+        if name == "quic" {
+            // QUIC authenticates in its own handshake: no transform.
+            let quic = ms_quic::Quic::new(&Keypair::from_seed(&seed), NetworkKey::MAINNET)
+                .map_err(|e| format!("quic: {e}"))?;
+            builder = builder.stack(Stack::new(quic));
+            continue;
+        }
         let (transport, transform) = name
             .split_once('~')
             .ok_or_else(|| format!("bad stack {name}"))?;
@@ -288,7 +295,10 @@ fn client_node(seed: &[u8; 32], args: &Args) -> Result<MultiServer, String> {
             .map_err(|e| format!("ws: {e}"))?,
     );
     let unix: Arc<dyn ms_core::Transport> = Arc::new(Unix::dial_only());
+    let quic = ms_quic::Quic::new(&Keypair::from_seed(seed), NetworkKey::MAINNET)
+        .map_err(|e| format!("quic: {e}"))?;
     MultiServer::builder()
+        .stack(Stack::new(quic))
         .stack(Stack::from_shared(net.clone()).with_shared(shs.clone()))
         .stack(Stack::from_shared(ws).with_shared(shs.clone()))
         .stack(Stack::from_shared(unix).with_shared(shs))

@@ -1,0 +1,923 @@
+//! The QUIC peer identity: the node's Ed25519 SSB key, with no certificate authority.
+//!
+//! Each node makes a self-signed X.509 certificate whose subject public key *is* its SSB key
+//! (TLS 1.3 signs with Ed25519 natively, so the handshake proves possession of the SSB secret).
+//! Both sides present one (client authentication is mandatory) and both check the other's
+//! with custom verifiers instead of a CA:
+//!
+//! - the certificate must be the only one sent, parse as X.509 v3, be Ed25519 throughout, carry
+//!   a valid self-signature, be within its validity, and have no critical extension we do not
+//!   know;
+//! - its *network tag* (the subject key identifier: HMAC-SHA-256 keyed with the network key
+//!   over a label and the public key) must match our network key: peers of different SSB
+//!   networks get no connection (docs/decisions.md has the reasoning and the threat model);
+//! - a client additionally requires the key the address named ([`QuicIdentity::client_config`]);
+//!   a server accepts any key and the application reads it with [`peer_key`];
+//! - the TLS 1.3 `CertificateVerify` signature is checked against the certificate's key with
+//!   the provider's algorithms (Ed25519 is the only scheme offered and accepted).
+//!
+//! ```
+//! use ms_quic::identity::{QuicIdentity, peer_key};
+//! use ms_shs::{Keypair, NetworkKey};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server_keys = Keypair::from_seed(&[1; 32]);
+//! let client_keys = Keypair::from_seed(&[2; 32]);
+//! let server_id = QuicIdentity::new(&server_keys, NetworkKey::MAINNET)?;
+//! let client_id = QuicIdentity::new(&client_keys, NetworkKey::MAINNET)?;
+//!
+//! let server = quinn::Endpoint::server(server_id.server_config(), "127.0.0.1:0".parse()?)?;
+//! let client = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+//! let address = server.local_addr()?;
+//!
+//! let accept = tokio::spawn(async move {
+//!     let connection = server.accept().await.ok_or("closed")?.await?;
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(peer_key(&connection))
+//! });
+//! let connection = client_id
+//!     .connect(&client, address, server_keys.public(), ms_quic::DEFAULT_CONNECT_TIMEOUT)
+//!     .await?;
+//! assert_eq!(peer_key(&connection), Some(server_keys.public()));
+//! assert_eq!(accept.await?.map_err(|e| e.to_string())?, Some(client_keys.public()));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+use ms_core::PublicKey;
+use ms_shs::{Keypair, NetworkKey};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls_pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, SignatureVerificationAlgorithm,
+    UnixTime,
+};
+use subtle::ConstantTimeEq as _;
+use x509_parser::prelude::{FromDer as _, X509Certificate, X509Version};
+
+use crate::error::{CertificateRejection, IdentityError, QuicError};
+
+#[cfg(not(any(feature = "native", feature = "pure-rust")))]
+compile_error!(
+    "ms-quic needs a crypto provider: enable `native` (aws-lc-rs) or `pure-rust` (ring)"
+);
+
+/// The application protocol (ALPN) of the `quic:` multiserver transport: one bidirectional
+/// stream per multiserver connection.
+pub const ALPN_MULTISERVER: &[u8] = b"ssb-ms-quic/1";
+
+/// The label the network tag is computed over, before the public key.
+const NETWORK_TAG_LABEL: &[u8] = b"ssb-quic network tag v1";
+
+/// The rustls crypto provider of this build: aws-lc-rs with `native`, else ring.
+pub fn provider() -> Arc<CryptoProvider> {
+    #[cfg(feature = "native")]
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    #[cfg(all(feature = "pure-rust", not(feature = "native")))]
+    let provider = rustls::crypto::ring::default_provider();
+    Arc::new(provider)
+}
+
+/// The transport parameters this crate uses unless told otherwise
+/// ([`QuicIdentity::with_transport_config`]):
+///
+/// - idle timeout 30 s, keep-alive every 10 s (an idle but open connection stays up, a dead
+///   peer is noticed within 30 s; the idle timeout also bounds a handshake with a silent peer);
+/// - 256 concurrent bidirectional and 16 unidirectional streams per peer;
+/// - the datagram receive buffer 1 MiB, the send buffer 1 MiB;
+/// - quinn's defaults otherwise (flow-control windows, congestion control: Cubic).
+pub fn default_transport_config() -> quinn::TransportConfig {
+    let mut config = quinn::TransportConfig::default();
+    config
+        .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
+            30_000,
+        ))))
+        .keep_alive_interval(Some(Duration::from_secs(10)))
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(256))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(16))
+        .datagram_receive_buffer_size(Some(1 << 20))
+        .datagram_send_buffer_size(1 << 20);
+    config
+}
+
+/// The network tag of `key` in the network `network`: HMAC-SHA-256(network key, label || key).
+fn network_tag(network: &NetworkKey, key: &PublicKey) -> [u8; 32] {
+    // HMAC takes keys of any length: this cannot fail for 32 bytes.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(network.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts 32-byte keys"));
+    mac.update(NETWORK_TAG_LABEL);
+    mac.update(key.as_ref());
+    mac.finalize().into_bytes().into()
+}
+
+/// A node's QUIC identity: its certificate (made from its SSB key pair), its network key, the
+/// ALPN protocols and transport parameters it uses. Cheap to clone.
+#[derive(Clone)]
+pub struct QuicIdentity {
+    public: PublicKey,
+    network: NetworkKey,
+    provider: Arc<CryptoProvider>,
+    certified: Arc<CertifiedKey>,
+    alpn: Vec<Vec<u8>>,
+    transport: Arc<quinn::TransportConfig>,
+    server: Arc<QuicServerConfig>,
+}
+
+impl fmt::Debug for QuicIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuicIdentity")
+            .field("public", &self.public)
+            .field("network", &self.network)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signs the certificate with the node's key, through the provider's signer (so no second
+/// crypto library is needed to make it).
+struct CertSigner<'a> {
+    public: [u8; 32],
+    signer: &'a dyn rustls::sign::Signer,
+}
+
+impl rcgen::PublicKeyData for CertSigner<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ED25519
+    }
+}
+
+impl rcgen::SigningKey for CertSigner<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.signer
+            .sign(msg)
+            .map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+/// The PKCS#8 (RFC 8410) encoding of an Ed25519 seed: a fixed prefix, then the 32 bytes.
+fn ed25519_pkcs8(seed: &[u8; 32]) -> PrivatePkcs8KeyDer<'static> {
+    const PREFIX: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let mut der = Vec::with_capacity(48);
+    der.extend_from_slice(&PREFIX);
+    der.extend_from_slice(seed);
+    PrivatePkcs8KeyDer::from(der)
+}
+
+impl QuicIdentity {
+    /// Makes the identity of `keys` in the network `network` (the SSB `caps.shs` key), with
+    /// the `quic:` transport's ALPN and [`default_transport_config`].
+    pub fn new(keys: &Keypair, network: NetworkKey) -> Result<Self, IdentityError> {
+        let provider = provider();
+        let public = keys.public();
+        let seed = keys.seed();
+        let key_der = PrivateKeyDer::Pkcs8(ed25519_pkcs8(&seed));
+        let signing_key = provider
+            .key_provider
+            .load_private_key(key_der)
+            .map_err(|e| IdentityError::Certificate(e.to_string()))?;
+        let signer = signing_key
+            .choose_scheme(&[SignatureScheme::ED25519])
+            .ok_or_else(|| IdentityError::Certificate("the provider cannot sign Ed25519".into()))?;
+
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.serial_number = Some(rcgen::SerialNumber::from(1u64));
+        // The subject key identifier carries the network tag (RFC 5280 lets it be any value
+        // derived from the key; this one is keyed with the network key).
+        let tag = network_tag(&network, &public);
+        let mut ski = vec![0x04, 0x20];
+        ski.extend_from_slice(&tag);
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[2, 5, 29, 14],
+                ski,
+            ));
+        let cert = params
+            .self_signed(&CertSigner {
+                public: public.0,
+                signer: signer.as_ref(),
+            })
+            .map_err(|e| IdentityError::Certificate(e.to_string()))?;
+        let certified = Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing_key));
+        let transport = Arc::new(default_transport_config());
+        let alpn = vec![ALPN_MULTISERVER.to_vec()];
+        let server = build_server(&provider, &certified, &network, &alpn)?;
+        Ok(Self {
+            public,
+            network,
+            provider,
+            certified,
+            alpn,
+            transport,
+            server,
+        })
+    }
+
+    /// The same identity speaking other application protocols (ALPN; the first one both
+    /// sides know is chosen, a handshake without a common one fails). Protocols built on this
+    /// identity other than the `quic:` transport use their own.
+    pub fn with_alpn(mut self, protocols: Vec<Vec<u8>>) -> Result<Self, IdentityError> {
+        self.server = build_server(&self.provider, &self.certified, &self.network, &protocols)?;
+        self.alpn = protocols;
+        Ok(self)
+    }
+
+    /// The same identity with other transport parameters (both for serving and dialling).
+    pub fn with_transport_config(mut self, config: quinn::TransportConfig) -> Self {
+        self.transport = Arc::new(config);
+        self
+    }
+
+    /// The node's public key (its SSB identity).
+    pub fn public_key(&self) -> PublicKey {
+        self.public
+    }
+
+    /// The network key.
+    pub fn network_key(&self) -> NetworkKey {
+        self.network
+    }
+
+    /// The node's certificate (DER).
+    pub fn certificate(&self) -> &CertificateDer<'static> {
+        &self.certified.cert[0]
+    }
+
+    /// A server configuration: this certificate, client certificates mandatory and checked
+    /// (any key of our network), the transport parameters, and address validation (Retry)
+    /// for every connection attempt (docs/security.md).
+    pub fn server_config(&self) -> quinn::ServerConfig {
+        let mut config = quinn::ServerConfig::with_crypto(self.server.clone());
+        config.transport_config(self.transport.clone());
+        config
+    }
+
+    /// A client configuration that accepts only a server proving `expected` (the key the
+    /// address names) in our network, and presents our certificate.
+    pub fn client_config(&self, expected: PublicKey) -> Result<quinn::ClientConfig, IdentityError> {
+        self.client_config_reporting(expected, Arc::default())
+    }
+
+    fn client_config_reporting(
+        &self,
+        expected: PublicKey,
+        report: Arc<Mutex<Option<CertificateRejection>>>,
+    ) -> Result<quinn::ClientConfig, IdentityError> {
+        let verifier = Arc::new(PeerVerifier {
+            network: self.network,
+            provider: self.provider.clone(),
+            expected: Some(expected),
+            report,
+        });
+        let mut tls = rustls::ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| IdentityError::Tls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(self.certified.clone())));
+        tls.alpn_protocols = self.alpn.clone();
+        tls.enable_sni = false;
+        let quic =
+            QuicClientConfig::try_from(tls).map_err(|e| IdentityError::Tls(e.to_string()))?;
+        let mut config = quinn::ClientConfig::new(Arc::new(quic));
+        config.transport_config(self.transport.clone());
+        Ok(config)
+    }
+
+    /// Dials `address` on `endpoint`, requiring the peer to prove `expected`, within
+    /// `timeout`. A refused certificate is reported as the typed
+    /// [`CertificateRejection`], not as quinn's TLS alert.
+    pub async fn connect(
+        &self,
+        endpoint: &quinn::Endpoint,
+        address: SocketAddr,
+        expected: PublicKey,
+        timeout: Duration,
+    ) -> Result<quinn::Connection, QuicError> {
+        let report = Arc::new(Mutex::new(None));
+        let config = self.client_config_reporting(expected, report.clone())?;
+        // The name is neither sent (SNI is off) nor checked (the verifier checks the key).
+        let mut connecting = endpoint.connect_with(config, address, "ssb")?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        // The server's first flight carries its handshake data: until then nobody has
+        // answered (a dead port: UDP has no refusal).
+        let answered = tokio::time::timeout_at(deadline, connecting.handshake_data())
+            .await
+            .map(|data| data.map(drop));
+        let outcome = match answered {
+            Err(_) => Err(QuicError::NoAnswer(timeout)),
+            Ok(Err(e)) => Err(QuicError::Connection(e)),
+            Ok(Ok(())) => match tokio::time::timeout_at(deadline, connecting).await {
+                Err(_) => Err(QuicError::Timeout(timeout)),
+                Ok(Err(e)) => Err(QuicError::Connection(e)),
+                Ok(Ok(connection)) => Ok(connection),
+            },
+        };
+        let rejection = report.lock().unwrap_or_else(PoisonError::into_inner).take();
+        outcome.map_err(|e| match (rejection, e) {
+            (Some(rejection), _) => QuicError::Certificate(rejection),
+            (None, QuicError::Connection(e)) => handshake_error(e),
+            (None, e) => e,
+        })
+    }
+}
+
+/// Reads a peer's refusal out of quinn's error: a TLS alert the peer closed the handshake with
+/// becomes [`QuicError::PeerNetworkMismatch`] (`access_denied`) or [`QuicError::PeerRefused`].
+///
+/// In TLS 1.3 a client completes its side of the handshake before the server has judged the
+/// client's certificate, so a server's refusal can arrive as the connection closing right
+/// after [`QuicIdentity::connect`] returned: pass that close reason here.
+pub fn handshake_error(e: quinn::ConnectionError) -> QuicError {
+    if let quinn::ConnectionError::ConnectionClosed(close) = &e {
+        let code = u64::from(close.error_code);
+        if (0x100..0x200).contains(&code) {
+            let alert = (code & 0xff) as u8;
+            if alert == u8::from(rustls::AlertDescription::AccessDenied) {
+                return QuicError::PeerNetworkMismatch;
+            }
+            return QuicError::PeerRefused { alert };
+        }
+    }
+    QuicError::Connection(e)
+}
+
+fn build_server(
+    provider: &Arc<CryptoProvider>,
+    certified: &Arc<CertifiedKey>,
+    network: &NetworkKey,
+    alpn: &[Vec<u8>],
+) -> Result<Arc<QuicServerConfig>, IdentityError> {
+    let verifier = Arc::new(PeerVerifier {
+        network: *network,
+        provider: provider.clone(),
+        expected: None,
+        report: Arc::default(),
+    });
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| IdentityError::Tls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone())));
+    tls.alpn_protocols = alpn.to_vec();
+    let quic = QuicServerConfig::try_from(tls).map_err(|e| IdentityError::Tls(e.to_string()))?;
+    Ok(Arc::new(quic))
+}
+
+/// The peer's key, read from its (already verified) certificate; `None` before the handshake
+/// completed or for a connection not made with a [`QuicIdentity`].
+pub fn peer_key(connection: &quinn::Connection) -> Option<PublicKey> {
+    let identity = connection.peer_identity()?;
+    let chain = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    let cert = chain.first()?;
+    let (_, parsed) = X509Certificate::from_der(cert.as_ref()).ok()?;
+    let key: [u8; 32] = parsed
+        .public_key()
+        .subject_public_key
+        .data
+        .as_ref()
+        .try_into()
+        .ok()?;
+    Some(PublicKey(key))
+}
+
+/// What a verified certificate says.
+struct PeerCertificate {
+    key: PublicKey,
+    tag: Vec<u8>,
+}
+
+/// The Ed25519 verification algorithm of the provider.
+fn ed25519_algorithm(
+    provider: &CryptoProvider,
+) -> Option<&'static dyn SignatureVerificationAlgorithm> {
+    provider
+        .signature_verification_algorithms
+        .mapping
+        .iter()
+        .find(|(scheme, _)| *scheme == SignatureScheme::ED25519)
+        .and_then(|(_, algorithms)| algorithms.first().copied())
+}
+
+/// Parses and checks a peer certificate as this crate makes them.
+fn check_certificate(
+    provider: &CryptoProvider,
+    der: &[u8],
+    now: UnixTime,
+) -> Result<PeerCertificate, CertificateRejection> {
+    use CertificateRejection::Malformed;
+    use x509_parser::oid_registry::{OID_SIG_ED25519, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER};
+    use x509_parser::prelude::ParsedExtension;
+
+    let (rest, cert) = X509Certificate::from_der(der).map_err(|_| Malformed("not X.509 DER"))?;
+    if !rest.is_empty() {
+        return Err(Malformed("trailing bytes after the certificate"));
+    }
+    if cert.version() != X509Version::V3 {
+        return Err(Malformed("not an X.509 v3 certificate"));
+    }
+    if cert.signature_algorithm.algorithm != OID_SIG_ED25519
+        || cert.signature_algorithm.parameters.is_some()
+        || cert.tbs_certificate.signature != cert.signature_algorithm
+    {
+        return Err(Malformed("not signed with Ed25519"));
+    }
+    let spki = cert.public_key();
+    if spki.algorithm.algorithm != OID_SIG_ED25519 || spki.algorithm.parameters.is_some() {
+        return Err(Malformed("the subject key is not Ed25519"));
+    }
+    let key: [u8; 32] = spki
+        .subject_public_key
+        .data
+        .as_ref()
+        .try_into()
+        .map_err(|_| Malformed("the Ed25519 key is not 32 bytes"))?;
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = cert.validity();
+    if now < validity.not_before.timestamp() || now > validity.not_after.timestamp() {
+        return Err(Malformed("outside its validity period"));
+    }
+    let mut tag = None;
+    for extension in cert.extensions() {
+        match extension.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id)
+                if extension.oid == OID_X509_EXT_SUBJECT_KEY_IDENTIFIER
+                    && tag.replace(id.0.to_vec()).is_some() =>
+            {
+                return Err(Malformed("two network tags"));
+            }
+            ParsedExtension::SubjectKeyIdentifier(_)
+                if extension.oid == OID_X509_EXT_SUBJECT_KEY_IDENTIFIER => {}
+            _ if extension.critical => {
+                return Err(Malformed("an unknown critical extension"));
+            }
+            _ => {}
+        }
+    }
+    let tag = tag.ok_or(Malformed("no network tag"))?;
+    let algorithm = ed25519_algorithm(provider).ok_or(Malformed("Ed25519 is unsupported"))?;
+    algorithm
+        .verify_signature(
+            &key,
+            cert.tbs_certificate.as_ref(),
+            cert.signature_value.data.as_ref(),
+        )
+        .map_err(|_| Malformed("bad self-signature"))?;
+    Ok(PeerCertificate {
+        key: PublicKey(key),
+        tag,
+    })
+}
+
+/// Both sides' certificate verifier: the client's with the expected key, the server's without.
+struct PeerVerifier {
+    network: NetworkKey,
+    provider: Arc<CryptoProvider>,
+    expected: Option<PublicKey>,
+    /// Where a client's verifier leaves its reason, for [`QuicIdentity::connect`].
+    report: Arc<Mutex<Option<CertificateRejection>>>,
+}
+
+impl fmt::Debug for PeerVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerVerifier")
+            .field("expected", &self.expected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PeerVerifier {
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), rustls::Error> {
+        self.check(end_entity, intermediates, now)
+            .map_err(|rejection| {
+                tracing::debug!(%rejection, "refused a QUIC peer certificate");
+                let error = match &rejection {
+                    CertificateRejection::UnexpectedKey { .. } => {
+                        rustls::CertificateError::NotValidForName
+                    }
+                    CertificateRejection::NetworkMismatch => {
+                        rustls::CertificateError::ApplicationVerificationFailure
+                    }
+                    CertificateRejection::BadSignature => rustls::CertificateError::BadSignature,
+                    CertificateRejection::Malformed(_) => rustls::CertificateError::Other(
+                        rustls::OtherError(Arc::new(rejection.clone())),
+                    ),
+                };
+                *self.report.lock().unwrap_or_else(PoisonError::into_inner) = Some(rejection);
+                rustls::Error::InvalidCertificate(error)
+            })
+    }
+
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), CertificateRejection> {
+        if !intermediates.is_empty() {
+            return Err(CertificateRejection::Malformed("more than one certificate"));
+        }
+        let cert = check_certificate(&self.provider, end_entity.as_ref(), now)?;
+        if let Some(expected) = self.expected
+            && expected != cert.key
+        {
+            return Err(CertificateRejection::UnexpectedKey {
+                expected,
+                actual: cert.key,
+            });
+        }
+        let tag = network_tag(&self.network, &cert.key);
+        if !bool::from(tag.as_slice().ct_eq(&cert.tag)) {
+            return Err(CertificateRejection::NetworkMismatch);
+        }
+        Ok(())
+    }
+
+    fn verify_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if dss.scheme != SignatureScheme::ED25519 {
+            return Err(rustls::Error::PeerMisbehaved(
+                rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
+            ));
+        }
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+        .inspect_err(|_| {
+            *self.report.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(CertificateRejection::BadSignature);
+        })
+    }
+}
+
+impl ServerCertVerifier for PeerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verify(end_entity, intermediates, now)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verify_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+impl ClientCertVerifier for PeerVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.verify(end_entity, intermediates, now)?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls13RequiredForQuic,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verify_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn keys(n: u8) -> Keypair {
+        Keypair::from_seed(&[n; 32])
+    }
+
+    fn now() -> UnixTime {
+        UnixTime::now()
+    }
+
+    #[test]
+    fn the_certificate_carries_the_ssb_key_and_checks_out() {
+        let id = QuicIdentity::new(&keys(1), NetworkKey::MAINNET).unwrap();
+        let cert = check_certificate(&provider(), id.certificate().as_ref(), now()).unwrap();
+        assert_eq!(cert.key, keys(1).public());
+        assert_eq!(
+            cert.tag,
+            network_tag(&NetworkKey::MAINNET, &keys(1).public())
+        );
+    }
+
+    #[test]
+    fn a_tampered_certificate_fails_its_self_signature() {
+        let id = QuicIdentity::new(&keys(1), NetworkKey::MAINNET).unwrap();
+        let mut der = id.certificate().to_vec();
+        // The network tag is the last 32 bytes of the extensions, inside the signed part:
+        // flip a bit of it (find it by value: it is our own certificate).
+        let tag = network_tag(&NetworkKey::MAINNET, &keys(1).public());
+        let at = der.windows(32).position(|w| w == tag).unwrap();
+        der[at] ^= 1;
+        assert_eq!(
+            check_certificate(&provider(), &der, now()).err(),
+            Some(CertificateRejection::Malformed("bad self-signature"))
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_a_certificate() {
+        for der in [&b""[..], b"\x30\x03abc", &[0x30; 300]] {
+            assert!(matches!(
+                check_certificate(&provider(), der, now()),
+                Err(CertificateRejection::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn network_tags_differ_by_network_and_key() {
+        let other = NetworkKey::from_bytes([9; 32]);
+        let a = network_tag(&NetworkKey::MAINNET, &keys(1).public());
+        assert_ne!(a, network_tag(&other, &keys(1).public()));
+        assert_ne!(a, network_tag(&NetworkKey::MAINNET, &keys(2).public()));
+    }
+
+    #[test]
+    fn the_pkcs8_encoding_matches_the_ssb_key() {
+        let provider = provider();
+        let key = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(ed25519_pkcs8(&keys(3).seed())))
+            .unwrap();
+        let spki = key.public_key().unwrap();
+        assert!(spki.as_ref().ends_with(keys(3).public().as_ref()));
+    }
+
+    // --- handshakes on loopback ---
+
+    async fn server(id: &QuicIdentity) -> (quinn::Endpoint, SocketAddr) {
+        let endpoint =
+            quinn::Endpoint::server(id.server_config(), "127.0.0.1:0".parse().unwrap()).unwrap();
+        let address = endpoint.local_addr().unwrap();
+        (endpoint, address)
+    }
+
+    fn client_endpoint() -> quinn::Endpoint {
+        quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap()
+    }
+
+    /// Accepts one connection attempt and returns how it ended.
+    async fn accept_one(
+        endpoint: &quinn::Endpoint,
+    ) -> Result<quinn::Connection, quinn::ConnectionError> {
+        endpoint.accept().await.unwrap().await
+    }
+
+    const T: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn both_sides_see_each_others_key() {
+        let (a, b) = (keys(1), keys(2));
+        let server_id = QuicIdentity::new(&a, NetworkKey::MAINNET).unwrap();
+        let client_id = QuicIdentity::new(&b, NetworkKey::MAINNET).unwrap();
+        let (server, address) = server(&server_id).await;
+        let accepted = tokio::spawn(async move { accept_one(&server).await });
+        let connection = client_id
+            .connect(&client_endpoint(), address, a.public(), T)
+            .await
+            .unwrap();
+        assert_eq!(peer_key(&connection), Some(a.public()));
+        let inbound = accepted.await.unwrap().unwrap();
+        assert_eq!(peer_key(&inbound), Some(b.public()));
+    }
+
+    #[tokio::test]
+    async fn a_server_with_another_key_than_dialled_is_refused() {
+        let (a, b, c) = (keys(1), keys(2), keys(3));
+        let server_id = QuicIdentity::new(&a, NetworkKey::MAINNET).unwrap();
+        let client_id = QuicIdentity::new(&b, NetworkKey::MAINNET).unwrap();
+        let (server, address) = server(&server_id).await;
+        let accepted = tokio::spawn(async move { accept_one(&server).await });
+        let err = client_id
+            .connect(&client_endpoint(), address, c.public(), T)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                QuicError::Certificate(CertificateRejection::UnexpectedKey { expected, actual })
+                    if *expected == c.public() && *actual == a.public()
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            ms_core::Classify::kind(&err),
+            ms_core::ErrorKind::Incompatible
+        );
+        assert!(accepted.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_server_of_another_network_is_refused_by_the_client() {
+        let (a, b) = (keys(1), keys(2));
+        let server_id = QuicIdentity::new(&a, NetworkKey::from_bytes([7; 32])).unwrap();
+        let client_id = QuicIdentity::new(&b, NetworkKey::MAINNET).unwrap();
+        let (server, address) = server(&server_id).await;
+        let accepted = tokio::spawn(async move { accept_one(&server).await });
+        let err = client_id
+            .connect(&client_endpoint(), address, a.public(), T)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                QuicError::Certificate(CertificateRejection::NetworkMismatch)
+            ),
+            "{err:?}"
+        );
+        assert!(accepted.await.unwrap().is_err());
+    }
+
+    /// A client verifier that accepts any server certificate (but checks the handshake
+    /// signature), to reach the server's own checks.
+    #[derive(Debug)]
+    struct AnyServer(Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AnyServer {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Err(rustls::Error::General("no TLS 1.2".into()))
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            vec![SignatureScheme::ED25519]
+        }
+    }
+
+    /// A client that trusts any server and presents `certified` (or no certificate).
+    fn lax_client(certified: Option<Arc<CertifiedKey>>) -> quinn::ClientConfig {
+        let provider = provider();
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider)));
+        let mut tls = match certified {
+            Some(certified) => {
+                builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
+            }
+            None => builder.with_no_client_auth(),
+        };
+        tls.alpn_protocols = vec![ALPN_MULTISERVER.to_vec()];
+        quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()))
+    }
+
+    #[tokio::test]
+    async fn a_client_of_another_network_is_refused_by_the_server() {
+        let server_id = QuicIdentity::new(&keys(1), NetworkKey::MAINNET).unwrap();
+        let client_id = QuicIdentity::new(&keys(2), NetworkKey::from_bytes([7; 32])).unwrap();
+        let (server, address) = server(&server_id).await;
+        let accepted = tokio::spawn(async move { accept_one(&server).await });
+        let connecting = client_endpoint()
+            .connect_with(
+                lax_client(Some(client_id.certified.clone())),
+                address,
+                "ssb",
+            )
+            .unwrap();
+        // The client finishes its side of the TLS 1.3 handshake before the server judges its
+        // certificate: the refusal arrives as the connection closing.
+        let err = match connecting.await {
+            Ok(connection) => handshake_error(connection.closed().await),
+            Err(e) => handshake_error(e),
+        };
+        assert!(matches!(err, QuicError::PeerNetworkMismatch), "{err:?}");
+        assert_eq!(
+            ms_core::Classify::kind(&err),
+            ms_core::ErrorKind::Incompatible
+        );
+        assert!(accepted.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_client_without_a_certificate_is_refused() {
+        let server_id = QuicIdentity::new(&keys(1), NetworkKey::MAINNET).unwrap();
+        let (server, address) = server(&server_id).await;
+        let accepted = tokio::spawn(async move { accept_one(&server).await });
+        let connecting = client_endpoint()
+            .connect_with(lax_client(None), address, "ssb")
+            .unwrap();
+        // As above: the refusal may arrive after the client's side completed.
+        let outcome = match connecting.await {
+            Ok(connection) => handshake_error(connection.closed().await),
+            Err(e) => handshake_error(e),
+        };
+        assert!(
+            matches!(outcome, QuicError::PeerRefused { alert } if alert == u8::from(rustls::AlertDescription::CertificateRequired)),
+            "{outcome:?}"
+        );
+        assert!(accepted.await.unwrap().is_err());
+    }
+}
