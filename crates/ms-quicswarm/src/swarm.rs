@@ -44,8 +44,11 @@ const KNOWN_LEN: usize = 4096;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Connections open now.
+    /// Peers with a connection in use now.
     pub connections: usize,
+    /// QUIC connections the endpoint holds open now (beyond `connections` only briefly: the
+    /// losers of simultaneous dials until they idle out, connections still closing).
+    pub quic_connections: usize,
     /// Tells sent as QUIC datagrams.
     pub tells_as_datagrams: u64,
     /// Tells sent on a stream (larger than a datagram).
@@ -353,6 +356,7 @@ impl<A: ms_swarm::Addr> QuicSwarm<A> {
         let c = &self.inner.counters;
         Stats {
             connections: self.inner.conns.lock().map(|c| c.len()).unwrap_or(0),
+            quic_connections: self.inner.endpoint.open_connections(),
             tells_as_datagrams: c.tells_as_datagrams.load(Ordering::Relaxed),
             tells_as_streams: c.tells_as_streams.load(Ordering::Relaxed),
             asks_busy: c.asks_busy.load(Ordering::Relaxed),
