@@ -57,6 +57,8 @@ pub struct Stats {
     pub asks_busy: u64,
     /// Incoming streams that broke the framing or came too slowly.
     pub protocol_errors: u64,
+    /// Connection attempts refused because 1024 handshakes were already in progress.
+    pub handshakes_refused: u64,
     /// Packets the packet-swarm adapter dropped, sending (queue full, swarm refused).
     pub packets_dropped_out: u64,
     /// Packets the packet-swarm adapter dropped, receiving (queue full, oversized).
@@ -69,6 +71,7 @@ struct Counters {
     tells_as_streams: AtomicU64,
     asks_busy: AtomicU64,
     protocol_errors: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// Where the packets go: the mapping between packet addresses and quinn's socket addresses.
@@ -361,6 +364,7 @@ impl<A: ms_swarm::Addr> QuicSwarm<A> {
             tells_as_streams: c.tells_as_streams.load(Ordering::Relaxed),
             asks_busy: c.asks_busy.load(Ordering::Relaxed),
             protocol_errors: c.protocol_errors.load(Ordering::Relaxed),
+            handshakes_refused: c.refused.load(Ordering::Relaxed),
             packets_dropped_out: out,
             packets_dropped_in: inn,
         }
@@ -555,27 +559,53 @@ impl<A: ms_swarm::Addr> Inner<A> {
     }
 }
 
+/// Handshakes in progress beyond which a new client must first prove its address (QUIC Retry,
+/// one more round trip), and beyond which new clients are refused.
+const RETRY_ABOVE: usize = 64;
+const REFUSE_ABOVE: usize = 1024;
+
 async fn accept_loop<A: ms_swarm::Addr>(inner: Arc<Inner<A>>) {
+    let pending = Arc::new(AtomicU64::new(0));
     loop {
         let incoming = tokio::select! {
             () = inner.cancel.cancelled() => break,
             incoming = inner.endpoint.accept() => incoming,
         };
         let Some(incoming) = incoming else { break };
-        let inner = inner.clone();
+        let in_progress = pending.load(Ordering::Relaxed) as usize;
+        if in_progress >= REFUSE_ABOVE {
+            inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+            incoming.refuse();
+            continue;
+        }
+        if in_progress >= RETRY_ABOVE
+            && !incoming.remote_address_validated()
+            && incoming.may_retry()
+        {
+            if let Err(e) = incoming.retry() {
+                tracing::debug!(error = %e, "quicswarm: retry refused");
+            }
+            continue;
+        }
+        let (inner, pending) = (inner.clone(), pending.clone());
+        pending.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let deadline = inner.config.dial_timeout();
             let cancel = inner.cancel.clone();
             let result = tokio::select! {
-                () = cancel.cancelled() => return,
-                r = tokio::time::timeout(deadline, async { incoming.await }) => r,
+                () = cancel.cancelled() => None,
+                r = tokio::time::timeout(deadline, async { incoming.await }) => Some(r),
             };
+            pending.fetch_sub(1, Ordering::Relaxed);
             match result {
-                Ok(Ok(connection)) => {
+                None => {}
+                Some(Ok(Ok(connection))) => {
                     inner.adopt(connection, false);
                 }
-                Ok(Err(e)) => tracing::debug!(error = %e, "quicswarm: incoming handshake failed"),
-                Err(_) => tracing::debug!("quicswarm: incoming handshake timed out"),
+                Some(Ok(Err(e))) => {
+                    tracing::debug!(error = %e, "quicswarm: incoming handshake failed");
+                }
+                Some(Err(_)) => tracing::debug!("quicswarm: incoming handshake timed out"),
             }
         });
     }
