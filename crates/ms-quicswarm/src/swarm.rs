@@ -28,6 +28,9 @@ pub const ALPN: &[u8] = b"ms-quicswarm/1";
 /// QUIC's smallest datagram (RFC 9000, 14): a packet swarm must carry at least this.
 pub const QUIC_MIN_MTU: usize = 1200;
 
+/// The UDP socket buffers asked for, each way.
+const SOCKET_BUFFER: usize = 2 * 1024 * 1024;
+
 /// The largest UDP payload quinn accepts.
 const MAX_UDP_PAYLOAD: usize = 65_527;
 
@@ -59,6 +62,9 @@ pub struct Stats {
     pub protocol_errors: u64,
     /// Connection attempts refused because 1024 handshakes were already in progress.
     pub handshakes_refused: u64,
+    /// Connection attempts asked to prove their address first (QUIC Retry), because more
+    /// than 64 handshakes were in progress.
+    pub handshakes_retried: u64,
     /// Packets the packet-swarm adapter dropped, sending (queue full, swarm refused).
     pub packets_dropped_out: u64,
     /// Packets the packet-swarm adapter dropped, receiving (queue full, oversized).
@@ -72,6 +78,7 @@ struct Counters {
     asks_busy: AtomicU64,
     protocol_errors: AtomicU64,
     refused: AtomicU64,
+    retries: AtomicU64,
 }
 
 /// Where the packets go: the mapping between packet addresses and quinn's socket addresses.
@@ -242,6 +249,19 @@ impl QuicSwarm<SocketAddr> {
         let identity = identity(&keypair, &config, None)?;
         let server = identity.server_config();
         let socket = UdpSocket::bind(local).map_err(QuicSwarmError::Endpoint)?;
+        // Larger socket buffers than the system's default (~208 KiB on Linux): a burst of
+        // handshakes or datagram tells overflows the default, and datagrams are not
+        // retransmitted. Best effort: the system may cap it (net.core.rmem_max).
+        if let Ok(state) = quinn::udp::UdpSocketState::new((&socket).into()) {
+            for result in [
+                state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER),
+                state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER),
+            ] {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "quicswarm: socket buffer size not set");
+                }
+            }
+        }
         let endpoint = quinn::Endpoint::new(
             quinn::EndpointConfig::default(),
             Some(server),
@@ -365,6 +385,7 @@ impl<A: ms_swarm::Addr> QuicSwarm<A> {
             asks_busy: c.asks_busy.load(Ordering::Relaxed),
             protocol_errors: c.protocol_errors.load(Ordering::Relaxed),
             handshakes_refused: c.refused.load(Ordering::Relaxed),
+            handshakes_retried: c.retries.load(Ordering::Relaxed),
             packets_dropped_out: out,
             packets_dropped_in: inn,
         }
@@ -582,6 +603,7 @@ async fn accept_loop<A: ms_swarm::Addr>(inner: Arc<Inner<A>>) {
             && !incoming.remote_address_validated()
             && incoming.may_retry()
         {
+            inner.counters.retries.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = incoming.retry() {
                 tracing::debug!(error = %e, "quicswarm: retry refused");
             }

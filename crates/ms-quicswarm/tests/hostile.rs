@@ -210,3 +210,48 @@ async fn node_of_another_network_is_refused() {
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+/// 150 nodes ask one node at once: beyond 64 handshakes in progress the node asks for
+/// address validation (QUIC Retry) instead of keeping state at once; every honest dial still
+/// completes and every ask is answered. (Asks, not tells: a datagram tell may be lost when a
+/// burst overflows a socket buffer, which is what best effort means.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_handshakes_is_validated_and_served() {
+    const N: usize = 150;
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = Arc::new(QuicSwarm::bind(keypair(20), local, Config::default()).unwrap());
+    let dst = server.local_addrs()[0].clone();
+    let serving = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            ms_swarm::serve_ask(&*server, |msg| async move { Some(msg.payload) }).await
+        })
+    };
+    let clients: Vec<_> = (0..N)
+        .map(|i| {
+            let mut seed = [0x77; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            Arc::new(QuicSwarm::bind(Keypair::from_seed(&seed), local, Config::default()).unwrap())
+        })
+        .collect();
+    let asks = clients.iter().enumerate().map(|(i, c)| {
+        let (c, dst) = (c.clone(), dst.clone());
+        tokio::spawn(async move { (i, c.ask(&dst, Bytes::from(i.to_string())).await) })
+    });
+    for t in futures_util::future::join_all(asks).await {
+        let (i, answer) = t.unwrap();
+        assert_eq!(answer.unwrap(), Bytes::from(i.to_string()));
+    }
+    let stats = server.stats();
+    println!("burst of {N}: {stats:?}");
+    assert_eq!(stats.handshakes_refused, 0);
+    assert!(
+        stats.handshakes_retried > 0,
+        "no Retry under a burst of {N} handshakes"
+    );
+    for c in &clients {
+        c.close().await.unwrap();
+    }
+    server.close().await.unwrap();
+    serving.await.unwrap().unwrap();
+}
