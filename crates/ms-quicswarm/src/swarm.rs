@@ -667,10 +667,22 @@ async fn serve_connection<A: ms_swarm::Addr>(
             peer.clone(),
             local.clone(),
         );
+        // At most `streams_per_connection` streamed tells per connection are read or wait for
+        // room in the receive queue at once: a peer cannot pile up tasks and buffers.
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            inner.config.streams_per_connection() as usize,
+        ));
         async move {
-            while let Ok(mut recv) = connection.accept_uni().await {
+            loop {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let Ok(mut recv) = connection.accept_uni().await else {
+                    break;
+                };
                 let (inner, peer, local) = (inner.clone(), peer.clone(), local.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let limit = inner.config.mtu();
                     let read =
                         tokio::time::timeout(inner.config.read_timeout(), recv.read_to_end(limit))
@@ -678,7 +690,10 @@ async fn serve_connection<A: ms_swarm::Addr>(
                     match read {
                         Ok(Ok(payload)) => {
                             let msg = Message::new(peer, local, Bytes::from(payload));
-                            let _ = inner.messages_tx.send(msg).await;
+                            tokio::select! {
+                                () = inner.cancel.cancelled() => {}
+                                _ = inner.messages_tx.send(msg) => {}
+                            }
                         }
                         _ => inner.protocol_error("streamed tell", &peer),
                     }

@@ -146,3 +146,53 @@ async fn ask_sizes_are_bounded() {
     b.close().await.unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// Streamed tells (larger than a datagram) to a node that does not receive are held back by
+/// QUIC flow control once its queue and its stream slots are full, instead of piling up tasks
+/// and buffers there; they all arrive once it receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_tells_to_a_slow_receiver_are_held_back_then_delivered() {
+    const N: usize = 40;
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let a =
+        Arc::new(QuicSwarm::bind(Keypair::from_seed(&[5; 32]), local, Config::default()).unwrap());
+    let b = QuicSwarm::bind(
+        Keypair::from_seed(&[6; 32]),
+        local,
+        Config::default()
+            .with_queue_len(1)
+            .with_streams_per_connection(4),
+    )
+    .unwrap();
+    let b_addr = b.local_addrs()[0].clone();
+    let mut sender = tokio::spawn({
+        let a = a.clone();
+        async move {
+            for i in 0..N {
+                a.tell(&b_addr, Bytes::from(vec![i as u8; 5000]))
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    // b does not receive: the sender cannot finish.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), &mut sender)
+            .await
+            .is_err(),
+        "all streamed tells were taken by a node that does not receive"
+    );
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < N {
+        let msg = tokio::time::timeout(Duration::from_secs(10), b.receive())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(msg.payload.len(), 5000);
+        seen.insert(msg.payload[0]);
+    }
+    sender.await.unwrap();
+    assert_eq!(a.stats().tells_as_streams, N as u64);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
