@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -79,13 +80,60 @@ pub const ALPN_MULTISERVER: &[u8] = b"ssb-ms-quic/1";
 /// The label the network tag is computed over, before the public key.
 const NETWORK_TAG_LABEL: &[u8] = b"ssb-quic network tag v1";
 
-/// The rustls crypto provider of this build: aws-lc-rs with `native`, else ring.
+/// The rustls crypto provider of this build: aws-lc-rs with `native`, else ring, with its
+/// TLS 1.3 cipher suites only and `TLS13_AES_128_GCM_SHA256` preferred (its SHA-256 key
+/// schedule costs less per handshake than SHA-384's, and AES-128 less per byte;
+/// docs/performance.md).
 pub fn provider() -> Arc<CryptoProvider> {
     #[cfg(feature = "native")]
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     #[cfg(all(feature = "pure-rust", not(feature = "native")))]
-    let provider = rustls::crypto::ring::default_provider();
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .retain(|suite| matches!(suite, rustls::SupportedCipherSuite::Tls13(_)));
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
     Arc::new(provider)
+}
+
+/// Certificates already parsed and checked (by their DER bytes), so that a peer met again costs
+/// no parsing and no self-signature check; bounded (emptied when full).
+#[derive(Default)]
+struct CheckedCertificates(Mutex<HashMap<Vec<u8>, PeerCertificate>>);
+
+/// How many checked certificates are remembered.
+const CHECKED_CERTIFICATES: usize = 1024;
+
+impl CheckedCertificates {
+    fn check(
+        &self,
+        provider: &CryptoProvider,
+        der: &[u8],
+        now: UnixTime,
+    ) -> Result<PeerCertificate, CertificateRejection> {
+        let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        if let Some(known) = self.lock().get(der) {
+            if !known.valid_at(now_secs) {
+                return Err(CertificateRejection::Malformed(
+                    "outside its validity period",
+                ));
+            }
+            return Ok(known.clone());
+        }
+        let checked = check_certificate(provider, der, now)?;
+        let mut known = self.lock();
+        if known.len() >= CHECKED_CERTIFICATES {
+            known.clear();
+        }
+        known.insert(der.to_vec(), checked.clone());
+        Ok(checked)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, PeerCertificate>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The transport parameters this crate uses unless told otherwise
@@ -131,6 +179,7 @@ pub struct QuicIdentity {
     alpn: Vec<Vec<u8>>,
     transport: Arc<quinn::TransportConfig>,
     server: Arc<QuicServerConfig>,
+    checked: Arc<CheckedCertificates>,
 }
 
 impl fmt::Debug for QuicIdentity {
@@ -218,7 +267,8 @@ impl QuicIdentity {
         let certified = Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing_key));
         let transport = Arc::new(default_transport_config());
         let alpn = vec![ALPN_MULTISERVER.to_vec()];
-        let server = build_server(&provider, &certified, &network, &alpn)?;
+        let checked = Arc::new(CheckedCertificates::default());
+        let server = build_server(&provider, &certified, &network, &alpn, &checked)?;
         Ok(Self {
             public,
             network,
@@ -227,6 +277,7 @@ impl QuicIdentity {
             alpn,
             transport,
             server,
+            checked,
         })
     }
 
@@ -234,7 +285,13 @@ impl QuicIdentity {
     /// sides know is chosen, a handshake without a common one fails). Protocols built on this
     /// identity other than the `quic:` transport use their own.
     pub fn with_alpn(mut self, protocols: Vec<Vec<u8>>) -> Result<Self, IdentityError> {
-        self.server = build_server(&self.provider, &self.certified, &self.network, &protocols)?;
+        self.server = build_server(
+            &self.provider,
+            &self.certified,
+            &self.network,
+            &protocols,
+            &self.checked,
+        )?;
         self.alpn = protocols;
         Ok(self)
     }
@@ -285,6 +342,7 @@ impl QuicIdentity {
             provider: self.provider.clone(),
             expected: Some(expected),
             report,
+            checked: self.checked.clone(),
         });
         let mut tls = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -364,12 +422,14 @@ fn build_server(
     certified: &Arc<CertifiedKey>,
     network: &NetworkKey,
     alpn: &[Vec<u8>],
+    checked: &Arc<CheckedCertificates>,
 ) -> Result<Arc<QuicServerConfig>, IdentityError> {
     let verifier = Arc::new(PeerVerifier {
         network: *network,
         provider: provider.clone(),
         expected: None,
         report: Arc::default(),
+        checked: checked.clone(),
     });
     let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -399,9 +459,19 @@ pub fn peer_key(connection: &quinn::Connection) -> Option<PublicKey> {
 }
 
 /// What a verified certificate says.
+#[derive(Clone)]
 struct PeerCertificate {
     key: PublicKey,
     tag: Vec<u8>,
+    /// The validity period, in seconds since the Unix epoch.
+    not_before: i64,
+    not_after: i64,
+}
+
+impl PeerCertificate {
+    fn valid_at(&self, now: i64) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
 }
 
 /// The Ed25519 verification algorithm of the provider.
@@ -451,7 +521,11 @@ fn check_certificate(
         .map_err(|_| Malformed("the Ed25519 key is not 32 bytes"))?;
     let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
     let validity = cert.validity();
-    if now < validity.not_before.timestamp() || now > validity.not_after.timestamp() {
+    let (not_before, not_after) = (
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    );
+    if now < not_before || now > not_after {
         return Err(Malformed("outside its validity period"));
     }
     let mut tag = None;
@@ -483,6 +557,8 @@ fn check_certificate(
     Ok(PeerCertificate {
         key: PublicKey(key),
         tag,
+        not_before,
+        not_after,
     })
 }
 
@@ -493,6 +569,8 @@ struct PeerVerifier {
     expected: Option<PublicKey>,
     /// Where a client's verifier leaves its reason, for [`QuicIdentity::connect`].
     report: Arc<Mutex<Option<CertificateRejection>>>,
+    /// Shared by every verifier of one identity.
+    checked: Arc<CheckedCertificates>,
 }
 
 impl fmt::Debug for PeerVerifier {
@@ -539,7 +617,9 @@ impl PeerVerifier {
         if !intermediates.is_empty() {
             return Err(CertificateRejection::Malformed("more than one certificate"));
         }
-        let cert = check_certificate(&self.provider, end_entity.as_ref(), now)?;
+        let cert = self
+            .checked
+            .check(&self.provider, end_entity.as_ref(), now)?;
         if let Some(expected) = self.expected
             && expected != cert.key
         {
@@ -697,6 +777,37 @@ mod tests {
         assert_eq!(
             check_certificate(&provider(), &der, now()).err(),
             Some(CertificateRejection::Malformed("bad self-signature"))
+        );
+    }
+
+    #[test]
+    fn a_remembered_certificate_is_still_checked_for_validity() {
+        let id = QuicIdentity::new(&keys(1), NetworkKey::MAINNET).unwrap();
+        let checked = CheckedCertificates::default();
+        let der = id.certificate().as_ref();
+        let first = checked.check(&provider(), der, now()).unwrap();
+        assert_eq!(checked.lock().len(), 1);
+        let again = checked.check(&provider(), der, now()).unwrap();
+        assert_eq!(again.key, first.key);
+        // After the certificate's end (rcgen's default: 4096), even a remembered one fails.
+        let later = UnixTime::since_unix_epoch(Duration::from_secs(first.not_after as u64 + 1));
+        assert_eq!(
+            checked.check(&provider(), der, later).err(),
+            Some(CertificateRejection::Malformed(
+                "outside its validity period"
+            ))
+        );
+    }
+
+    #[test]
+    fn tls_1_3_only_and_aes_128_gcm_sha256_first() {
+        let suites: Vec<_> = provider().cipher_suites.iter().map(|s| s.suite()).collect();
+        assert_eq!(suites[0], rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+        assert!(
+            provider()
+                .cipher_suites
+                .iter()
+                .all(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)))
         );
     }
 

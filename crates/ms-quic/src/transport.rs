@@ -37,7 +37,7 @@ const LINGER: Duration = Duration::from_secs(10);
 
 /// Handshakes in progress above which a server asks new clients to prove their address
 /// (a Retry round trip) before it keeps any state for them, unless the builder says otherwise.
-pub const DEFAULT_RETRY_THRESHOLD: usize = 32;
+pub const DEFAULT_RETRY_THRESHOLD: usize = 256;
 
 /// How a server validates client addresses (QUIC Retry, RFC 9000 §8.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
