@@ -2,7 +2,8 @@
 //! to, in one run and one process (see docs/performance.md, "Message swarms").
 //!
 //! Rows: tells/s and asks/s with 100-byte messages and the ask round trip (p50/p99) over the
-//! in-memory swarm of ms-swarm, the stack swarm over mem~shs, and the stack swarm over net~shs
+//! in-memory swarm of ms-swarm, the stack swarm over mem~shs, the QUIC swarm (ms-quicswarm) on
+//! UDP loopback and over the in-memory swarm, and the stack swarm over net~shs
 //! on 127.0.0.1; the raw baselines on the same net~shs stack (a 100-byte echo round trip, and
 //! 100-byte writes each flushed on one box-stream); tells/s over the UDP swarm on 127.0.0.1,
 //! with batched and single-datagram receives; the memory one idle peer costs.
@@ -528,6 +529,42 @@ async fn run(sizes: &Sizes) -> Res<Value> {
         sizes,
     )
     .await?;
+    // QUIC (ms-quicswarm): tells as datagrams, asks on a stream each; on UDP loopback and
+    // over the in-memory packet swarm.
+    let quic_udp = measure(
+        "quic swarm udp",
+        || async {
+            let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let config = ms_quicswarm::Config::default().with_queue_len(4096);
+            let a =
+                ms_quicswarm::QuicSwarm::bind(Keypair::from_seed(&[1; 32]), local, config.clone())
+                    .map_err(err)?;
+            let b = ms_quicswarm::QuicSwarm::bind(Keypair::from_seed(&[2; 32]), local, config)
+                .map_err(err)?;
+            Ok((a, b))
+        },
+        sizes,
+    )
+    .await?;
+    let quic_mem = measure(
+        "quic swarm over mem",
+        || async {
+            let realm = ms_swarm::mem::Realm::builder().queue_len(4096).build();
+            let config = ms_quicswarm::Config::default().with_queue_len(4096);
+            let a = ms_quicswarm::QuicSwarm::over(
+                realm.swarm(),
+                Keypair::from_seed(&[1; 32]),
+                config.clone(),
+            )
+            .map_err(err)?;
+            let b =
+                ms_quicswarm::QuicSwarm::over(realm.swarm(), Keypair::from_seed(&[2; 32]), config)
+                    .map_err(err)?;
+            Ok((a, b))
+        },
+        sizes,
+    )
+    .await?;
     // The comparison with the raw stack is what the targets are about: interleaved, 3 times,
     // medians (this machine is shared; single runs are noisy).
     let mut net_rows = Vec::new();
@@ -607,6 +644,8 @@ async fn run(sizes: &Sizes) -> Res<Value> {
         "mem_swarm": mem.json(),
         "stack_swarm_mem_shs": mem_shs.json(),
         "stack_swarm_net_shs": net_shs.json(),
+        "quic_swarm_udp": quic_udp.json(),
+        "quic_swarm_over_mem": quic_mem.json(),
         "raw_net_shs": raw,
         "udp_swarm": udp,
         "idle_memory_mem_shs": memory,
