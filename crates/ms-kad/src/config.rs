@@ -92,6 +92,11 @@ pub struct Config {
     pub maintenance: bool,
     /// Which values are acceptable (default [`AcceptAll`]).
     pub validator: Arc<dyn Validator>,
+    /// How long a peer that lied is ignored: not asked, not let into the routing table
+    /// (default 1 h). A peer is banned at once for a malformed, oversized or wrong-kind
+    /// answer or a value the validator refuses, and after three contacts it introduced turned
+    /// out to be someone else.
+    pub ban_duration: Duration,
 }
 
 impl Default for Config {
@@ -112,6 +117,7 @@ impl Default for Config {
             bootstrap_refresh: true,
             maintenance: true,
             validator: Arc::new(AcceptAll),
+            ban_duration: Duration::from_secs(3600),
         }
     }
 }

@@ -99,7 +99,21 @@ struct Cand<A> {
     contact: Contact<A>,
     depth: u32,
     state: State,
+    /// Who told us of it (`None` for our own table).
+    introducer: Option<NodeId>,
 }
+
+/// Strikes against peers that lied, and the peers banned for it.
+#[derive(Debug, Default)]
+struct Strikes {
+    counts: HashMap<NodeId, u32>,
+    banned: HashMap<NodeId, Instant>,
+}
+
+/// Strikes that get a peer banned.
+const BAN_STRIKES: u32 = 3;
+/// Peers with strikes (or bans) remembered at most; beyond, the oldest knowledge is dropped.
+const MAX_STRIKES: usize = 4096;
 
 struct PathResult<A> {
     answered: Vec<(Contact<A>, u32)>,
@@ -117,6 +131,7 @@ pub(crate) struct Inner<S: SecureAskSwarm> {
     published: Mutex<HashMap<Key, (Bytes, Duration)>>,
     limiter: Option<Mutex<Limiter>>,
     pinging: Mutex<HashSet<NodeId>>,
+    strikes: Mutex<Strikes>,
     tasks: Mutex<JoinSet<()>>,
     rng: Mutex<SeedRng>,
     counters: Counters,
@@ -185,6 +200,7 @@ where
             published: Mutex::new(HashMap::new()),
             limiter: config.rate_limit.map(|l| Mutex::new(Limiter::new(l, 4096))),
             pinging: Mutex::new(HashSet::new()),
+            strikes: Mutex::new(Strikes::default()),
             tasks: Mutex::new(JoinSet::new()),
             rng: Mutex::new(SeedRng::new(seed)),
             counters: Counters::default(),
@@ -422,6 +438,12 @@ where
                 if e.is_lie() {
                     bump(&self.counters.lies);
                 }
+                if matches!(e, PeerError::Wire(_) | PeerError::Unexpected) {
+                    // The peer itself broke the protocol: banned at once.
+                    if let Some(id) = expected.or_else(|| self.id_of(addr).ok()) {
+                        self.strike(id, BAN_STRIKES);
+                    }
+                }
                 tracing::debug!(peer = %addr, error = %e, "kad: request failed");
                 if let Some(id) = expected {
                     lock(&self.table).remove(&id);
@@ -431,8 +453,49 @@ where
         result
     }
 
+    fn is_banned(&self, id: &NodeId) -> bool {
+        let mut strikes = lock(&self.strikes);
+        match strikes.banned.get(id) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                strikes.banned.remove(id);
+                strikes.counts.remove(id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Counts `n` strikes against `id`; at [`BAN_STRIKES`] it is banned for
+    /// [`Config::ban_duration`] and leaves the routing table.
+    fn strike(&self, id: NodeId, n: u32) {
+        let mut strikes = lock(&self.strikes);
+        if strikes.counts.len() >= MAX_STRIKES && !strikes.counts.contains_key(&id) {
+            strikes.counts.clear();
+        }
+        let count = strikes.counts.entry(id).or_insert(0);
+        *count += n;
+        if *count >= BAN_STRIKES {
+            if strikes.banned.len() >= MAX_STRIKES {
+                let now = Instant::now();
+                strikes.banned.retain(|_, until| *until > now);
+            }
+            if strikes.banned.len() < MAX_STRIKES {
+                strikes
+                    .banned
+                    .insert(id, Instant::now() + self.config.ban_duration);
+            }
+            drop(strikes);
+            tracing::debug!(peer = %id, "kad: peer banned for lying");
+            lock(&self.table).remove(&id);
+        }
+    }
+
     /// A verified contact was seen: Kademlia's update rule, pinging the oldest of a full bucket.
     fn observe(self: &Arc<Self>, contact: Contact<S::Addr>) {
+        if self.is_banned(&contact.id) {
+            return;
+        }
         let outcome = lock(&self.table).observe(contact.clone(), Instant::now());
         if let Insert::Full { oldest } = outcome {
             if !lock(&self.pinging).insert(oldest.id) {
@@ -475,13 +538,13 @@ where
             return;
         };
         let now = Instant::now();
-        if let Some(limiter) = &self.limiter {
-            if !lock(limiter).allow(sender, now) {
-                bump(&self.counters.limited);
-                tracing::debug!(peer = %src, "kad: over its rate limit");
-                ask.reject();
-                return;
-            }
+        if let Some(limiter) = &self.limiter
+            && !lock(limiter).allow(sender, now)
+        {
+            bump(&self.counters.limited);
+            tracing::debug!(peer = %src, "kad: over its rate limit");
+            ask.reject();
+            return;
         }
         let request = match Request::decode(ask.payload(), &self.limits) {
             Ok(r) => r,
@@ -616,6 +679,7 @@ where
                     contact: c,
                     depth: 1,
                     state: State::Waiting,
+                    introducer: None,
                 };
                 (cand.contact.id.distance(&target), cand)
             })
@@ -647,25 +711,25 @@ where
                             continue;
                         }
                         cand.state = State::Asked;
-                        to_ask.push((*dist, cand.contact.clone(), cand.depth));
+                        to_ask.push((*dist, cand.contact.clone(), cand.depth, cand.introducer));
                     }
                 }
             }
-            for (dist, contact, depth) in to_ask {
+            for (dist, contact, depth, introducer) in to_ask {
                 messages += 1;
                 let request = &request;
                 inflight.push(async move {
                     let r = self.rpc(&contact.addr, Some(contact.id), request).await;
-                    (dist, depth, r)
+                    (dist, depth, introducer, r)
                 });
             }
-            let Some((dist, depth, result)) = inflight.next().await else {
+            let Some((dist, depth, introducer, result)) = inflight.next().await else {
                 break;
             };
             let state = match result {
-                Ok((_, Response::Nodes(list))) => {
+                Ok((from, Response::Nodes(list))) => {
                     for wc in list {
-                        if wc.id == self.id {
+                        if wc.id == self.id || self.is_banned(&wc.id) {
                             continue;
                         }
                         let Ok(addr) = self.swarm.parse_addr(&wc.addr) else {
@@ -678,12 +742,13 @@ where
                                 contact: Contact::new(wc.id, addr),
                                 depth: depth + 1,
                                 state: State::Waiting,
+                                introducer: Some(from),
                             });
                     }
                     State::Answered
                 }
                 Ok((
-                    _,
+                    from,
                     Response::Value {
                         ttl_secs,
                         publisher,
@@ -703,8 +768,17 @@ where
                         State::Answered
                     } else {
                         bump(&self.counters.lies);
+                        self.strike(from, BAN_STRIKES);
                         State::Failed
                     }
+                }
+                Err(PeerError::IdMismatch) => {
+                    // The address answered with another key: whoever introduced the contact
+                    // made it up (or passed on a stale one): a strike against it.
+                    if let Some(id) = introducer {
+                        self.strike(id, 1);
+                    }
+                    State::Failed
                 }
                 Ok(_) | Err(_) => State::Failed,
             };
