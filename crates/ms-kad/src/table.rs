@@ -2,7 +2,7 @@
 
 use tokio::time::{Duration, Instant};
 
-use crate::id::{ID_BITS, NodeId};
+use crate::id::{Distance, ID_BITS, NodeId};
 
 /// A peer: its id and the swarm address it answered from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -149,9 +149,21 @@ impl<A: Clone + PartialEq> RoutingTable<A> {
 
     /// The `n` known contacts closest to `target`, closest first.
     pub fn closest(&self, target: &NodeId, n: usize) -> Vec<Contact<A>> {
-        let mut all: Vec<&Contact<A>> = self.buckets.iter().flat_map(|b| &b.entries).collect();
-        all.sort_by_key(|c| c.id.distance(target));
-        all.into_iter().take(n).cloned().collect()
+        let mut all: Vec<(Distance, &Contact<A>)> = self
+            .buckets
+            .iter()
+            .flat_map(|b| &b.entries)
+            .map(|c| (c.id.distance(target), c))
+            .collect();
+        if n == 0 {
+            return Vec::new();
+        }
+        if all.len() > n {
+            all.select_nth_unstable_by_key(n, |(d, _)| *d);
+            all.truncate(n);
+        }
+        all.sort_unstable_by_key(|(d, _)| *d);
+        all.into_iter().map(|(_, c)| c.clone()).collect()
     }
 
     /// The number of contacts.
