@@ -31,6 +31,8 @@ pub struct Stats {
     pub lies: u64,
     /// Requests this node answered.
     pub requests_served: u64,
+    /// Of those, `FindNode` and `FindValue` requests (the steps of other nodes' lookups).
+    pub lookups_served: u64,
     /// Requests it refused: malformed, refused by the validator, or no room.
     pub requests_refused: u64,
     /// Requests it refused because the peer was over its rate limit.
@@ -43,6 +45,7 @@ struct Counters {
     failed: AtomicU64,
     lies: AtomicU64,
     served: AtomicU64,
+    lookups_served: AtomicU64,
     refused: AtomicU64,
     limited: AtomicU64,
 }
@@ -370,6 +373,7 @@ where
             requests_failed: get(&c.failed),
             lies: get(&c.lies),
             requests_served: get(&c.served),
+            lookups_served: get(&c.lookups_served),
             requests_refused: get(&c.refused),
             rate_limited: get(&c.limited),
         }
@@ -558,15 +562,22 @@ where
         self.observe(Contact::new(sender, src.clone()));
         let response = match request {
             Request::Ping => Response::Pong,
-            Request::FindNode { target } => Response::Nodes(self.closest_for(&target, &sender)),
-            Request::FindValue { key } => match lock(&self.store).get(&key, now) {
-                Some(r) => Response::Value {
-                    ttl_secs: secs(r.expires.saturating_duration_since(now)),
-                    publisher: r.publisher,
-                    value: r.value.clone(),
-                },
-                None => Response::Nodes(self.closest_for(&key, &sender)),
-            },
+            Request::FindNode { target } => {
+                bump(&self.counters.lookups_served);
+                Response::Nodes(self.closest_for(&target, &sender))
+            }
+            Request::FindValue { key } => {
+                bump(&self.counters.lookups_served);
+                let held = lock(&self.store).get(&key, now).cloned();
+                match held {
+                    Some(r) => Response::Value {
+                        ttl_secs: secs(r.expires.saturating_duration_since(now)),
+                        publisher: r.publisher,
+                        value: r.value,
+                    },
+                    None => Response::Nodes(self.closest_for(&key, &sender)),
+                }
+            }
             Request::Store {
                 key,
                 ttl_secs,

@@ -462,3 +462,34 @@ async fn bad_configurations_are_refused() {
         Err(KadError::BootstrapFailed(1))
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn disjoint_paths_never_ask_a_node_twice_and_still_converge() {
+    let realm = Realm::builder().seed(10).build();
+    let config = Config::default().with_k(8).with_disjoint_paths(3);
+    let nodes = network(&realm, 80, &config).await;
+    for round in 0..10u64 {
+        let asker = &nodes[(round as usize * 13) % nodes.len()];
+        let before: Vec<u64> = nodes.iter().map(|n| n.stats().lookups_served).collect();
+        let target = NodeId::hash(&round.to_le_bytes());
+        let lookup = asker.find_node(target).await;
+        let asked: Vec<u64> = nodes
+            .iter()
+            .zip(&before)
+            .map(|(n, b)| n.stats().lookups_served - b)
+            .collect();
+        assert!(asked.iter().all(|&a| a <= 1), "round {round}: {asked:?}");
+        assert_eq!(asked.iter().sum::<u64>(), u64::from(lookup.messages));
+        let others: Vec<NodeId> = nodes
+            .iter()
+            .map(|n| n.id())
+            .filter(|id| *id != asker.id())
+            .collect();
+        let got: Vec<NodeId> = lookup.closest.iter().map(|c| c.id).collect();
+        assert_eq!(
+            got,
+            brute_force_closest(&others, &target, 8),
+            "round {round}"
+        );
+    }
+}
