@@ -17,15 +17,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::future::join_all;
 use ms_kad::{Config, Kad, NodeId};
-use ms_swarm::mem::{Faults, MemAddr, MemSwarm, Realm};
-use ms_swarm::{SeedRng, Swarm};
+use ms_swarm::mem::{Faults, MemAddr, MemKey, MemSwarm, Realm};
+use ms_swarm::{Ask, AskSwarm, Message, ParseAddrError, SecureSwarm, SeedRng, Swarm, SwarmError};
 use ms_testkit::topology::Adjacency;
 
 const USAGE: &str = "\
 usage: cargo xtask dht-sim [--nodes N[,N...]] [--seed S] [--quick] [--out DIR]
 
 Simulates the ms-kad DHT in one process over the in-memory swarm (10 ms +- 5 ms latency per
-message, 5 % loss of tells; asks are reliable in the mem swarm) on tokio's paused clock.
+message; 5 % of requests and 5 % of answers lost, each ending in the 5 s request timeout) on
+tokio's paused clock.
 Default sizes 100 and 1000 (--quick: 100 only, fewer lookups). Writes <out>/summary.md and
 <out>/plot.svg (default target/dht-sim).
 ";
@@ -71,7 +72,90 @@ impl SimParams {
     }
 }
 
-type Node = Kad<MemSwarm>;
+/// Loss of requests and of answers, each with probability `LOSS`.
+const LOSS: f64 = 0.05;
+
+/// A mem node whose asks are lost like datagrams: the request, or the answer, with
+/// probability [`LOSS`] each, drawn from a seeded generator per node. A lost ask never
+/// completes; the DHT's request timeout ends it. (The mem swarm itself loses tells only.)
+#[derive(Debug)]
+pub struct Lossy {
+    inner: MemSwarm,
+    rng: std::sync::Mutex<SeedRng>,
+}
+
+impl Lossy {
+    fn new(inner: MemSwarm, seed: u64) -> Self {
+        let rng = SeedRng::derive(seed ^ 0x6c6f_7373, inner.addr().get());
+        Self {
+            inner,
+            rng: std::sync::Mutex::new(rng),
+        }
+    }
+
+    fn lost(&self) -> bool {
+        self.rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .chance(LOSS)
+    }
+
+    fn addr(&self) -> MemAddr {
+        self.inner.addr()
+    }
+}
+
+#[async_trait::async_trait]
+impl Swarm for Lossy {
+    type Addr = MemAddr;
+    async fn tell(&self, dst: &MemAddr, payload: Bytes) -> Result<(), SwarmError> {
+        self.inner.tell(dst, payload).await
+    }
+    async fn receive(&self) -> Result<Message<MemAddr>, SwarmError> {
+        self.inner.receive().await
+    }
+    fn local_addrs(&self) -> Vec<MemAddr> {
+        self.inner.local_addrs()
+    }
+    fn mtu(&self) -> usize {
+        self.inner.mtu()
+    }
+    fn parse_addr(&self, text: &str) -> Result<MemAddr, ParseAddrError> {
+        self.inner.parse_addr(text)
+    }
+    async fn close(&self) -> Result<(), SwarmError> {
+        self.inner.close().await
+    }
+}
+
+#[async_trait::async_trait]
+impl AskSwarm for Lossy {
+    async fn ask(&self, dst: &MemAddr, request: Bytes) -> Result<Bytes, SwarmError> {
+        if self.lost() {
+            std::future::pending::<()>().await;
+        }
+        let answer = self.inner.ask(dst, request).await;
+        if self.lost() {
+            std::future::pending::<()>().await;
+        }
+        answer
+    }
+    async fn next_ask(&self) -> Result<Ask<MemAddr>, SwarmError> {
+        self.inner.next_ask().await
+    }
+}
+
+impl SecureSwarm for Lossy {
+    type PublicKey = MemKey;
+    fn public_key(&self) -> MemKey {
+        self.inner.public_key()
+    }
+    fn lookup_public_key(&self, addr: &MemAddr) -> Result<MemKey, SwarmError> {
+        self.inner.lookup_public_key(addr)
+    }
+}
+
+type Node = Kad<Lossy>;
 
 fn progress(label: &str, done: usize, total: usize) {
     let mut err = std::io::stderr();
@@ -140,11 +224,7 @@ pub async fn run(p: SimParams, show: bool) -> SimResult {
     let rss_before = rss_bytes();
     let realm = Realm::builder()
         .seed(p.seed)
-        .faults(
-            Faults::none()
-                .with_loss(0.05)
-                .with_latency(Duration::from_millis(10), Duration::from_millis(5)),
-        )
+        .faults(Faults::none().with_latency(Duration::from_millis(10), Duration::from_millis(5)))
         .build();
     // Maintenance is driven by the simulation; no per-peer rate limit (one node runs hundreds
     // of lookups in no virtual time for the throughput figure).
@@ -152,7 +232,7 @@ pub async fn run(p: SimParams, show: bool) -> SimResult {
         .with_maintenance(false)
         .with_rate_limit(None);
     let nodes: Vec<Node> = (0..n)
-        .filter_map(|_| Kad::new(realm.swarm(), config.clone()).ok())
+        .filter_map(|_| Kad::new(Lossy::new(realm.swarm(), p.seed), config.clone()).ok())
         .collect();
     let addrs: Vec<MemAddr> = nodes.iter().map(|k| k.swarm().addr()).collect();
     let graph = neighbours(n, p.seed);

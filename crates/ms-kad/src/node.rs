@@ -94,6 +94,8 @@ enum State {
     Asked,
     Answered,
     Failed,
+    /// Timed out once: asked again (it is already this path's).
+    Retry,
     /// Claimed by another disjoint path: not this path's to ask.
     Other,
 }
@@ -104,6 +106,8 @@ struct Cand<A> {
     state: State,
     /// Who told us of it (`None` for our own table).
     introducer: Option<NodeId>,
+    /// Set once it was asked again after a timeout.
+    retried: Option<()>,
 }
 
 /// Strikes against peers that lied, and the peers banned for it.
@@ -112,6 +116,10 @@ struct Strikes {
     counts: HashMap<NodeId, u32>,
     banned: HashMap<NodeId, Instant>,
 }
+
+/// Failed requests in a row that take a contact out of the routing table (a timeout counts
+/// one, any other failure all of them).
+const MAX_FAILURES: u32 = 2;
 
 /// Strikes that get a peer banned.
 const BAN_STRIKES: u32 = 3;
@@ -135,6 +143,7 @@ pub(crate) struct Inner<S: SecureAskSwarm> {
     limiter: Option<Mutex<Limiter>>,
     pinging: Mutex<HashSet<NodeId>>,
     strikes: Mutex<Strikes>,
+    failures: Mutex<HashMap<NodeId, u32>>,
     tasks: Mutex<JoinSet<()>>,
     rng: Mutex<SeedRng>,
     counters: Counters,
@@ -204,6 +213,7 @@ where
             limiter: config.rate_limit.map(|l| Mutex::new(Limiter::new(l, 4096))),
             pinging: Mutex::new(HashSet::new()),
             strikes: Mutex::new(Strikes::default()),
+            failures: Mutex::new(HashMap::new()),
             tasks: Mutex::new(JoinSet::new()),
             rng: Mutex::new(SeedRng::new(seed)),
             counters: Counters::default(),
@@ -436,7 +446,10 @@ where
         }
         .await;
         match &result {
-            Ok((id, _)) => self.observe(Contact::new(*id, addr.clone())),
+            Ok((id, _)) => {
+                lock(&self.failures).remove(id);
+                self.observe(Contact::new(*id, addr.clone()));
+            }
             Err(e) => {
                 bump(&self.counters.failed);
                 if e.is_lie() {
@@ -450,7 +463,23 @@ where
                 }
                 tracing::debug!(peer = %addr, error = %e, "kad: request failed");
                 if let Some(id) = expected {
-                    lock(&self.table).remove(&id);
+                    // Gone, or lying: out at once. A timeout may be a lost datagram: out at
+                    // the second in a row.
+                    let strikes = if matches!(e, PeerError::Timeout) {
+                        1
+                    } else {
+                        MAX_FAILURES
+                    };
+                    let mut failures = lock(&self.failures);
+                    let count = failures.entry(id).or_insert(0);
+                    *count += strikes;
+                    if *count >= MAX_FAILURES {
+                        failures.remove(&id);
+                        drop(failures);
+                        lock(&self.table).remove(&id);
+                    } else if failures.len() > MAX_STRIKES {
+                        failures.clear();
+                    }
                 }
             }
         }
@@ -509,10 +538,19 @@ where
             let mut tasks = lock(&self.tasks);
             while tasks.try_join_next().is_some() {}
             tasks.spawn(async move {
-                let alive = inner
-                    .rpc(&oldest.addr, Some(oldest.id), &Request::Ping)
-                    .await
-                    .is_ok();
+                // Two tries: one lost datagram should not evict a live node.
+                let mut alive = false;
+                for _ in 0..2 {
+                    match inner
+                        .rpc(&oldest.addr, Some(oldest.id), &Request::Ping)
+                        .await
+                    {
+                        Ok(_) => alive = true,
+                        Err(PeerError::Timeout) => continue,
+                        Err(_) => {}
+                    }
+                    break;
+                }
                 if !alive {
                     lock(&inner.table).replace(&oldest.id, contact, Instant::now());
                 }
@@ -691,6 +729,7 @@ where
                     depth: 1,
                     state: State::Waiting,
                     introducer: None,
+                    retried: None,
                 };
                 (cand.contact.id.distance(&target), cand)
             })
@@ -711,12 +750,12 @@ where
                 match cand.state {
                     State::Failed | State::Other => {}
                     State::Answered | State::Asked => live += 1,
-                    State::Waiting => {
+                    State::Waiting | State::Retry => {
                         live += 1;
                         if inflight.len() + to_ask.len() >= alpha {
                             continue;
                         }
-                        if !lock(claimed).insert(cand.contact.id) {
+                        if cand.state == State::Waiting && !lock(claimed).insert(cand.contact.id) {
                             cand.state = State::Other;
                             live -= 1;
                             continue;
@@ -754,6 +793,7 @@ where
                                 depth: depth + 1,
                                 state: State::Waiting,
                                 introducer: Some(from),
+                                retried: None,
                             });
                     }
                     State::Answered
@@ -782,6 +822,15 @@ where
                         self.strike(from, BAN_STRIKES);
                         State::Failed
                     }
+                }
+                Err(PeerError::Timeout)
+                    if short.get(&dist).is_some_and(|c| c.retried.is_none()) =>
+                {
+                    // Perhaps a lost datagram: one more try.
+                    if let Some(c) = short.get_mut(&dist) {
+                        c.retried = Some(());
+                    }
+                    State::Retry
                 }
                 Err(PeerError::IdMismatch) => {
                     // The address answered with another key: whoever introduced the contact
