@@ -493,3 +493,78 @@ async fn disjoint_paths_never_ask_a_node_twice_and_still_converge() {
         );
     }
 }
+
+/// A mem node whose first `FindNode` request to each peer is lost (never answered).
+struct LosesFirstLookup {
+    inner: MemSwarm,
+    seen: std::sync::Mutex<std::collections::HashSet<MemAddr>>,
+}
+
+#[async_trait::async_trait]
+impl Swarm for LosesFirstLookup {
+    type Addr = MemAddr;
+    async fn tell(&self, dst: &MemAddr, payload: Bytes) -> Result<(), SwarmError> {
+        self.inner.tell(dst, payload).await
+    }
+    async fn receive(&self) -> Result<ms_swarm::Message<MemAddr>, SwarmError> {
+        self.inner.receive().await
+    }
+    fn local_addrs(&self) -> Vec<MemAddr> {
+        self.inner.local_addrs()
+    }
+    fn mtu(&self) -> usize {
+        self.inner.mtu()
+    }
+    fn parse_addr(&self, text: &str) -> Result<MemAddr, ms_swarm::ParseAddrError> {
+        self.inner.parse_addr(text)
+    }
+    async fn close(&self) -> Result<(), SwarmError> {
+        self.inner.close().await
+    }
+}
+
+#[async_trait::async_trait]
+impl AskSwarm for LosesFirstLookup {
+    async fn ask(&self, dst: &MemAddr, request: Bytes) -> Result<Bytes, SwarmError> {
+        if request.get(1) == Some(&1) && self.seen.lock().unwrap().insert(*dst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.ask(dst, request).await
+    }
+    async fn next_ask(&self) -> Result<ms_swarm::Ask<MemAddr>, SwarmError> {
+        self.inner.next_ask().await
+    }
+}
+
+impl SecureSwarm for LosesFirstLookup {
+    type PublicKey = ms_swarm::mem::MemKey;
+    fn public_key(&self) -> Self::PublicKey {
+        self.inner.public_key()
+    }
+    fn lookup_public_key(&self, addr: &MemAddr) -> Result<Self::PublicKey, SwarmError> {
+        self.inner.lookup_public_key(addr)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_request_is_retried_once() {
+    let realm = Realm::builder().seed(11).build();
+    let config = Config::default()
+        .with_k(8)
+        .with_request_timeout(Duration::from_secs(1));
+    let nodes = network(&realm, 40, &config).await;
+    let swarm = LosesFirstLookup {
+        inner: realm.swarm(),
+        seen: Default::default(),
+    };
+    let node = Kad::new(swarm, config).unwrap();
+    node.bootstrap(&[nodes[0].swarm().addr()]).await.unwrap();
+    let target = NodeId::hash(b"anything");
+    let lookup = node.find_node(target).await;
+    let ids: Vec<NodeId> = nodes.iter().map(|n| n.id()).collect();
+    let got: Vec<NodeId> = lookup.closest.iter().map(|c| c.id).collect();
+    assert_eq!(got, brute_force_closest(&ids, &target, 8));
+    let stats = node.stats();
+    assert!(stats.requests_failed >= 8, "{stats:?}");
+    assert_eq!(stats.lies, 0);
+}
