@@ -22,13 +22,14 @@ use ms_swarm::{Ask, AskSwarm, Message, ParseAddrError, SecureSwarm, SeedRng, Swa
 use ms_testkit::topology::Adjacency;
 
 const USAGE: &str = "\
-usage: cargo xtask dht-sim [--nodes N[,N...]] [--seed S] [--quick] [--out DIR]
+usage: cargo xtask dht-sim [--nodes N[,N...]] [--seed S] [--quick] [--debug] [--out DIR]
 
 Simulates the ms-kad DHT in one process over the in-memory swarm (10 ms +- 5 ms latency per
 message; 5 % of requests and 5 % of answers lost, each ending in the 5 s request timeout) on
 tokio's paused clock.
 Default sizes 100 and 1000 (--quick: 100 only, fewer lookups). Writes <out>/summary.md and
-<out>/plot.svg (default target/dht-sim).
+<out>/plot.svg (default target/dht-sim). Runs a release build of xtask (building it first, as
+`cargo xtask bench` does) unless --debug.
 ";
 
 /// What one run measures.
@@ -554,6 +555,7 @@ fn plot(results: &[SimResult]) -> String {
 
 pub fn dht_sim(argv: &[String]) -> ExitCode {
     let mut quick = false;
+    let mut debug = false;
     let mut seed = 1u64;
     let mut sizes: Option<Vec<usize>> = None;
     let mut out = std::env::var_os("CARGO_TARGET_DIR")
@@ -565,6 +567,10 @@ pub fn dht_sim(argv: &[String]) -> ExitCode {
         let ok = match arg.as_str() {
             "--quick" => {
                 quick = true;
+                true
+            }
+            "--debug" => {
+                debug = true;
                 true
             }
             "--seed" => it
@@ -601,11 +607,16 @@ pub fn dht_sim(argv: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if cfg!(debug_assertions) {
-        eprintln!(
-            "xtask dht-sim: a debug build; lookups/s and wall times are not representative \
-             (cargo run --release -p xtask -- dht-sim)"
-        );
+    if cfg!(debug_assertions) && !debug {
+        // `cargo xtask` builds in debug mode: simulate with an optimised build of ourselves.
+        let root = crate::bench::workspace_root();
+        return match crate::bench::reexec_release(&root, "dht-sim", argv) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("xtask dht-sim: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let command = format!("cargo xtask dht-sim {}", argv.join(" "));
     let wall = Instant::now();
