@@ -179,9 +179,9 @@ fn closest_alive(ids: &[(NodeId, bool)], exclude: NodeId, target: &NodeId) -> Op
 }
 
 /// The bootstrap graph: ms-testkit's seeded random graph (mean degree 4) with a ring added
-/// so it is connected; a plain ring beyond 3,000 nodes (the matrix is N^2).
+/// so it is connected; a plain ring beyond 20,000 nodes (the matrix is N^2 bytes).
 fn neighbours(n: usize, seed: u64) -> Vec<Vec<usize>> {
-    if n > 3000 {
+    if n > 20_000 {
         return (0..n)
             .map(|i| if i == 0 { vec![] } else { vec![i - 1] })
             .collect();

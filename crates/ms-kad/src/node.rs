@@ -257,7 +257,7 @@ where
     /// bucket farther than its closest neighbour. Returns how many addresses answered.
     pub async fn bootstrap(&self, addrs: &[S::Addr]) -> Result<usize, KadError> {
         let inner = &self.inner;
-        let answers = join_all(addrs.iter().map(|a| inner.rpc(a, None, &Request::Ping))).await;
+        let answers = join_all(addrs.iter().map(|a| inner.ping(a, None))).await;
         let ok = answers.iter().filter(|r| r.is_ok()).count();
         if ok == 0 && !addrs.is_empty() {
             return Err(KadError::BootstrapFailed(addrs.len()));
@@ -524,6 +524,19 @@ where
         }
     }
 
+    /// A ping with two tries: one lost datagram should not evict a live node or fail a join.
+    async fn ping(
+        self: &Arc<Self>,
+        addr: &S::Addr,
+        expected: Option<NodeId>,
+    ) -> Result<NodeId, PeerError> {
+        match self.rpc(addr, expected, &Request::Ping).await {
+            Err(PeerError::Timeout) => self.rpc(addr, expected, &Request::Ping).await,
+            other => other,
+        }
+        .map(|(id, _)| id)
+    }
+
     /// A verified contact was seen: Kademlia's update rule, pinging the oldest of a full bucket.
     fn observe(self: &Arc<Self>, contact: Contact<S::Addr>) {
         if self.is_banned(&contact.id) {
@@ -538,19 +551,7 @@ where
             let mut tasks = lock(&self.tasks);
             while tasks.try_join_next().is_some() {}
             tasks.spawn(async move {
-                // Two tries: one lost datagram should not evict a live node.
-                let mut alive = false;
-                for _ in 0..2 {
-                    match inner
-                        .rpc(&oldest.addr, Some(oldest.id), &Request::Ping)
-                        .await
-                    {
-                        Ok(_) => alive = true,
-                        Err(PeerError::Timeout) => continue,
-                        Err(_) => {}
-                    }
-                    break;
-                }
+                let alive = inner.ping(&oldest.addr, Some(oldest.id)).await.is_ok();
                 if !alive {
                     lock(&inner.table).replace(&oldest.id, contact, Instant::now());
                 }
