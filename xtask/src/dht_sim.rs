@@ -292,49 +292,53 @@ pub async fn run(p: SimParams, show: bool) -> SimResult {
     let mut leaving: Vec<usize> = (0..n).collect();
     rng.shuffle(&mut leaving);
     leaving.truncate(n / 5);
+    let mut stays = vec![true; n];
     for &i in &leaving {
-        ids[i].1 = false;
+        stays[i] = false;
     }
     let churn_lookups: Vec<(usize, NodeId)> = (0..p.lookups)
         .map(|_| {
             let asker = loop {
                 let r = rng.below(n as u64) as usize;
-                if ids[r].1 {
+                if stays[r] {
                     break r;
                 }
             };
             (asker, NodeId::hash(&rng.next_u64().to_be_bytes()))
         })
         .collect();
-    // Lookups start every 2 ms of virtual time; a node leaves every 1 ms from the first.
-    let leave = {
-        let leavers: Vec<Node> = leaving.iter().map(|&i| nodes[i].clone()).collect();
-        async move {
-            for node in leavers {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                node.shutdown();
-                let _ = node.swarm().close().await;
-            }
+    // Lookups start every 2 ms of virtual time; the leavers go one by one over the same
+    // window. A lookup succeeds when the closest node it returns is the closest of the nodes
+    // still there when it ends.
+    let window = Duration::from_millis(2 * p.lookups as u64);
+    let step = window / u32::try_from(leaving.len().max(1)).unwrap_or(u32::MAX);
+    let alive = std::cell::RefCell::new(ids.clone());
+    let leave = async {
+        for &i in &leaving {
+            tokio::time::sleep(step).await;
+            alive.borrow_mut()[i].1 = false;
+            nodes[i].shutdown();
+            let _ = nodes[i].swarm().close().await;
         }
     };
     let lookups = churn_lookups
         .iter()
         .enumerate()
         .map(|(i, (asker, target))| {
-            let node = nodes[*asker].clone();
-            let target = *target;
+            let node = &nodes[*asker];
+            let alive = &alive;
             async move {
                 tokio::time::sleep(Duration::from_millis(2 * i as u64)).await;
-                (node.id(), target, node.find_node(target).await)
+                let lookup = node.find_node(*target).await;
+                let truth = closest_alive(&alive.borrow(), node.id(), target);
+                lookup.closest.first().map(|c| c.id) == truth
             }
         });
     let (_, results) = tokio::join!(leave, join_all(lookups));
-    let churn_found = results
-        .iter()
-        .filter(|(asker, target, l)| {
-            l.closest.first().map(|c| c.id) == closest_alive(&ids, *asker, target)
-        })
-        .count();
+    let churn_found = results.iter().filter(|ok| **ok).count();
+    for &i in &leaving {
+        ids[i].1 = false;
+    }
     let get_after_churn = get_rate(&nodes, &ids, &keys, &mut rng).await;
     if show {
         progress(&label("replication"), 0, 1);
@@ -538,13 +542,14 @@ fn plot(results: &[SimResult]) -> String {
             let (px, py) = p.split_once(',').unwrap_or(("0", "0"));
             let _ = writeln!(s, r#"<circle cx="{px}" cy="{py}" r="3" fill="{colour}"/>"#);
         }
-        let ly = top + 14.0 + 16.0 * i as f64;
+        // The legend in the middle right, where hops (low) and success (high) leave room.
+        let (lx, ly) = (left + pw - 230.0, top + ph * 0.45 + 16.0 * i as f64);
         let _ = writeln!(
             s,
             r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/><text x="{}" y="{}">{name}{}</text>"#,
-            left + 10.0,
-            left + 30.0,
-            left + 36.0,
+            lx,
+            lx + 20.0,
+            lx + 26.0,
             ly + 4.0,
             if *pct { " (right axis)" } else { "" }
         );
