@@ -22,14 +22,14 @@ use ms_swarm::{Ask, AskSwarm, Message, ParseAddrError, SecureSwarm, SeedRng, Swa
 use ms_testkit::topology::Adjacency;
 
 const USAGE: &str = "\
-usage: cargo xtask dht-sim [--nodes N[,N...]] [--seed S] [--quick] [--debug] [--out DIR]
+usage: cargo xtask dht-sim [--nodes N[,N...]] [--seed S] [--paths D] [--quick] [--debug] [--out DIR]
 
 Simulates the ms-kad DHT in one process over the in-memory swarm (10 ms +- 5 ms latency per
 message; 5 % of requests and 5 % of answers lost, each ending in the 5 s request timeout) on
 tokio's paused clock.
 Default sizes 100 and 1000 (--quick: 100 only, fewer lookups). Writes <out>/summary.md and
-<out>/plot.svg (default target/dht-sim). Runs a release build of xtask (building it first, as
-`cargo xtask bench` does) unless --debug.
+<out>/plot.svg (default target/dht-sim). --paths: disjoint lookup paths (default 2). Runs a
+release build of xtask (building it first, as `cargo xtask bench` does) unless --debug.
 ";
 
 /// What one run measures.
@@ -59,6 +59,8 @@ pub struct SimParams {
     pub lookups: usize,
     pub values: usize,
     pub rate_lookups: usize,
+    /// Disjoint lookup paths (d).
+    pub paths: usize,
 }
 
 impl SimParams {
@@ -69,6 +71,7 @@ impl SimParams {
             lookups: if quick { 50 } else { 200 },
             values: if quick { 20 } else { 50 },
             rate_lookups: if quick { 50 } else { 200 },
+            paths: Config::default().disjoint_paths,
         }
     }
 }
@@ -231,7 +234,8 @@ pub async fn run(p: SimParams, show: bool) -> SimResult {
     // of lookups in no virtual time for the throughput figure).
     let config = Config::default()
         .with_maintenance(false)
-        .with_rate_limit(None);
+        .with_rate_limit(None)
+        .with_disjoint_paths(p.paths);
     let nodes: Vec<Node> = (0..n)
         .filter_map(|_| Kad::new(Lossy::new(realm.swarm(), p.seed), config.clone()).ok())
         .collect();
@@ -562,6 +566,7 @@ pub fn dht_sim(argv: &[String]) -> ExitCode {
     let mut quick = false;
     let mut debug = false;
     let mut seed = 1u64;
+    let mut paths = Config::default().disjoint_paths;
     let mut sizes: Option<Vec<usize>> = None;
     let mut out = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -582,6 +587,11 @@ pub fn dht_sim(argv: &[String]) -> ExitCode {
                 .next()
                 .and_then(|v| v.parse().ok())
                 .map(|v| seed = v)
+                .is_some(),
+            "--paths" => it
+                .next()
+                .and_then(|v| v.parse().ok().filter(|d: &usize| *d >= 1))
+                .map(|v| paths = v)
                 .is_some(),
             "--nodes" => it
                 .next()
@@ -627,7 +637,11 @@ pub fn dht_sim(argv: &[String]) -> ExitCode {
     let wall = Instant::now();
     let mut results = Vec::new();
     for &n in &sizes {
-        let r = runtime.block_on(run(SimParams::new(n, seed, quick), true));
+        let params = SimParams {
+            paths,
+            ..SimParams::new(n, seed, quick)
+        };
+        let r = runtime.block_on(run(params, true));
         eprintln!(
             "N={n}: hops {:.2}, success {:.1} %, with churn {:.1} % ({:.0} s)",
             r.hops_mean,
