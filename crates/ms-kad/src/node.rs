@@ -553,7 +553,13 @@ where
             tasks.spawn(async move {
                 let alive = inner.ping(&oldest.addr, Some(oldest.id)).await.is_ok();
                 if !alive {
-                    lock(&inner.table).replace(&oldest.id, contact, Instant::now());
+                    // The failed ping may already have taken it out of the table (a node that
+                    // is gone is removed at once): either way the newcomer gets the room.
+                    let mut table = lock(&inner.table);
+                    if !table.replace(&oldest.id, contact.clone(), Instant::now()) {
+                        table.remove(&oldest.id);
+                        table.observe(contact, Instant::now());
+                    }
                 }
                 lock(&inner.pinging).remove(&oldest.id);
             });

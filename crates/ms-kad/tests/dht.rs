@@ -568,3 +568,63 @@ async fn a_lost_request_is_retried_once() {
     assert!(stats.requests_failed >= 8, "{stats:?}");
     assert_eq!(stats.lies, 0);
 }
+
+/// A bare node that answers pings, and nothing else.
+fn spawn_ponger(swarm: Arc<MemSwarm>) {
+    tokio::spawn(async move {
+        while let Ok(ask) = swarm.next_ask().await {
+            ask.respond(Response::Pong.encode());
+        }
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_bucket_keeps_its_live_oldest_and_replaces_a_dead_one() {
+    let realm = Realm::new();
+    let node = Kad::new(realm.swarm(), Config::default().with_k(2)).unwrap();
+    // Five peers in the far half of the node's id space (bucket 255).
+    let mut far = Vec::new();
+    while far.len() < 5 {
+        let swarm = Arc::new(realm.swarm());
+        if node.id().bucket_index(&id_of(&swarm)) == Some(255) {
+            spawn_ponger(swarm.clone());
+            far.push(swarm);
+        }
+    }
+    let hello = |s: &Arc<MemSwarm>| {
+        let (s, dst) = (s.clone(), node.swarm().addr());
+        async move { s.ask(&dst, Request::Ping.encode()).await.unwrap() }
+    };
+    hello(&far[0]).await;
+    hello(&far[1]).await;
+    // Full: the oldest (0) answers its ping, so it stays and the newcomer (2) is dropped.
+    hello(&far[2]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let table = node.table();
+    let ids =
+        |t: &ms_kad::RoutingTable<MemAddr>| t.bucket(255).iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(&table), [id_of(&far[1]), id_of(&far[0])]);
+    // The oldest (now 1) is gone: the next newcomer (3) takes its place.
+    far[1].close().await.unwrap();
+    hello(&far[3]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(ids(&node.table()), [id_of(&far[0]), id_of(&far[3])]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_buckets_are_refreshed_on_their_timer() {
+    let realm = Realm::builder().seed(12).build();
+    let nodes = network(&realm, 30, &Config::default().with_k(4)).await;
+    let node = &nodes[3];
+    // Just used: nothing is idle.
+    assert_eq!(node.refresh().await, 0);
+    let sent = node.stats().requests_sent;
+    // An hour without lookups: the maintenance timer refreshes every used bucket.
+    tokio::time::sleep(Duration::from_secs(3600 + 30)).await;
+    assert!(node.stats().requests_sent > sent);
+    assert_eq!(
+        node.refresh().await,
+        0,
+        "refreshed buckets are not idle any more"
+    );
+}
