@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod bench_swarm;
+mod dht_sim;
 mod fuzz;
 mod soak;
 
@@ -17,6 +18,8 @@ commands:
   bench-client   a Rust benchmark load generator (run by `bench`)
   bench-swarm    message swarms (tell, ask) over mem and net~shs against raw box-stream
                  baselines (cargo xtask bench-swarm --help)
+  dht-sim        the Kademlia DHT (ms-kad) simulated with 100 and 1,000 nodes in memory
+                 (cargo xtask dht-sim --help; see docs/dht.md)
   fuzz           run every fuzz target for N minutes (cargo xtask fuzz --help)
   soak           honest and hostile load against one node for N minutes
                  (cargo xtask soak --help)
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
             }
         }
         Some("bench-swarm") => bench_swarm::bench_swarm(rest),
+        Some("dht-sim") => dht_sim::dht_sim(rest),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("soak") => soak::soak(rest),
         Some(other) => {

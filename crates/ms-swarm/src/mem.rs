@@ -147,6 +147,12 @@ impl MemKey {
     }
 }
 
+impl AsRef<[u8]> for MemKey {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl fmt::Debug for MemKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MemKey(")?;

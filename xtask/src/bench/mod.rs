@@ -188,7 +188,7 @@ impl Options {
 }
 
 /// The workspace root (the xtask crate's parent directory).
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
@@ -208,7 +208,7 @@ pub fn bench(argv: &[String]) -> ExitCode {
     };
     if cfg!(debug_assertions) {
         // `cargo xtask` builds in debug mode: measure with an optimised build of ourselves.
-        return match reexec_release(&root, argv) {
+        return match reexec_release(&root, "bench", argv) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("xtask bench: {e}");
@@ -233,9 +233,16 @@ pub fn bench(argv: &[String]) -> ExitCode {
     }
 }
 
-fn reexec_release(root: &Path, argv: &[String]) -> Result<ExitCode, String> {
+/// Builds xtask in release mode and runs `xtask <command> <argv>` with it.
+pub(crate) fn reexec_release(
+    root: &Path,
+    command: &str,
+    argv: &[String],
+) -> Result<ExitCode, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("xtask bench: building the release build of xtask (cargo build --release -p xtask)");
+    eprintln!(
+        "xtask {command}: building the release build of xtask (cargo build --release -p xtask)"
+    );
     let status = Command::new(&cargo)
         .args(["build", "--release", "--quiet", "-p", "xtask"])
         .current_dir(root)
@@ -249,7 +256,7 @@ fn reexec_release(root: &Path, argv: &[String]) -> Result<ExitCode, String> {
         .unwrap_or_else(|| root.join("target"));
     let exe = target.join("release").join("xtask");
     let status = Command::new(&exe)
-        .arg("bench")
+        .arg(command)
         .args(argv)
         .status()
         .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
