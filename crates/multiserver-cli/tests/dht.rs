@@ -175,3 +175,38 @@ fn bad_flags_are_usage_errors() {
         );
     }
 }
+
+#[test]
+fn a_serving_node_stops_on_sigterm_with_status_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("a"), &[], Stdio::piped());
+    node.wait_for(|l| l.contains("dht node up"));
+    let killed = Command::new("kill")
+        .args(["-TERM", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, stdout) = node.finish();
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(stdout.is_empty(), "{stdout}");
+}
+
+#[test]
+fn a_bootstrap_node_that_does_not_answer_is_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    // A node that is gone: its address, then it stops.
+    let gone = Node::start(&dir.path().join("gone"), &[], Stdio::null());
+    let address = gone.address.clone();
+    drop(gone);
+    let out = run(
+        &["dht", "--quic", "127.0.0.1:0", "--bootstrap", &address],
+        &dir.path().join("b"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("multiserver: cannot join the DHT") && last.contains(&address),
+        "{stderr}"
+    );
+}
