@@ -91,15 +91,35 @@ impl Node {
     }
 }
 
+/// Runs `multiserver --config-dir HOME args` to its end, killed beyond [`DEADLINE`].
 fn run(args: &[&str], home: &Path) -> Output {
-    Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("--config-dir")
         .arg(home)
         .args(args)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
-        .output()
-        .expect("run")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(DEADLINE) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!(
+                "`multiserver {}` did not finish within {DEADLINE:?}",
+                args.join(" ")
+            );
+        }
+    }
 }
 
 #[test]
@@ -207,6 +227,40 @@ fn a_bootstrap_node_that_does_not_answer_is_a_failure() {
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("multiserver: cannot join the DHT") && last.contains(&address),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn nodes_of_another_network_key_cannot_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = Node::start(&dir.path().join("main"), &[], Stdio::null());
+    // Any 32 bytes that are not the main network's caps.shs.
+    let other = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    let out = run(
+        &[
+            "dht",
+            "--quic",
+            "127.0.0.1:0",
+            "--app-key",
+            other,
+            "--bootstrap",
+            &main.address,
+            // Bounded even if it joined: then "not found" after a second.
+            "--get",
+            "k",
+            "--timeout",
+            "1",
+        ],
+        &dir.path().join("other"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("multiserver: cannot join the DHT")),
         "{stderr}"
     );
 }
