@@ -8,6 +8,7 @@ mod addr;
 mod announce;
 mod config;
 mod connect;
+mod dht;
 mod error;
 mod keys;
 mod plugins;
@@ -30,6 +31,7 @@ Examples:
   multiserver connect 'net:127.0.0.1:8008~shs:<key>'   # a netcat for multiserver addresses
   multiserver addr 'net:example.org:8008~shs:<key>;ws://example.org:8989~shs:<key>'
   multiserver keygen --secret ./secret
+  multiserver dht --bootstrap 'quic:192.0.2.1:7000~shs:<key>' --get greeting
   multiserver completions bash > ~/.local/share/bash-completion/completions/multiserver
   multiserver man --dir ~/.local/share/man/man1      # then: man multiserver-serve
 
@@ -65,6 +67,7 @@ enum Command {
     Serve(ServeArgs),
     Connect(ConnectArgs),
     Addr(AddrArgs),
+    Dht(DhtArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
 }
@@ -227,6 +230,62 @@ struct AddrArgs {
     /// Print everything as one JSON object (sections, arguments, offsets, dial order).
     #[arg(long)]
     json: bool,
+}
+
+/// Run a DHT node (Kademlia over QUIC): join, publish, look up, or serve.
+///
+/// Binds a QUIC swarm on UDP (--quic) with the node's identity (the secret file, as serve) and
+/// network key, prints its addresses as serve does (one JSON line per scope,
+/// {"scope":"...","address":"quic:<ip>:<port>~shs:<key>;..."}, on stderr or in --addresses
+/// FILE), then joins through every --bootstrap address. A key is text: its DHT key is the
+/// SHA-256 of its UTF-8 bytes; values are text too, at most 1024 bytes.
+///
+/// With --put KEY=VALUE it publishes the value (republished every 12 hours, kept 24 hours by
+/// the nodes that store it) and keeps serving. With --get KEY it looks the key up, again every
+/// second until found, prints the value on stdout and exits 0; not found within --timeout it
+/// exits 1 with one line. Otherwise it serves until Ctrl-C or SIGTERM and exits 0. With -v the
+/// contacts of its routing table are logged (the nodes that answered it).
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  multiserver dht --quic 0.0.0.0:7000                               # serve
+  multiserver dht --bootstrap 'quic:192.0.2.1:7000~shs:<key>' --put greeting=hello
+  multiserver dht --bootstrap 'quic:192.0.2.1:7000~shs:<key>' --get greeting   # prints hello
+  multiserver dht --addresses ./addrs --quic 127.0.0.1:0            # addresses in a file")]
+struct DhtArgs {
+    /// The secret file [default: <config dir>/secret, created if missing].
+    #[arg(long, value_name = "PATH")]
+    secret: Option<PathBuf>,
+
+    /// The network key (SSB caps.shs), 32 bytes of base64 [default: the SSB main network's].
+    #[arg(long, value_name = "B64", value_parser = keys::parse_app_key)]
+    app_key: Option<ms_shs::NetworkKey>,
+
+    /// The UDP address of the QUIC swarm; port 0 picks a free port. A wildcard announces the
+    /// interface addresses of each scope.
+    #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:0", value_parser = parse_listen_addr)]
+    quic: SocketAddr,
+
+    /// Join the DHT through this node: quic:<ip>:<port>~shs:<key>, or several alternatives
+    /// separated by `;` (an address line as a node prints it); repeatable.
+    #[arg(long, value_name = "ADDR", value_parser = dht::parse_bootstrap)]
+    bootstrap: Vec<Vec<dht::DhtAddr>>,
+
+    /// Publish VALUE under KEY and keep serving (and republishing); repeatable.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = dht::parse_put, conflicts_with = "get")]
+    put: Vec<(String, String)>,
+
+    /// Look KEY up, print its value on stdout and exit.
+    #[arg(long, value_name = "KEY")]
+    get: Option<String>,
+
+    /// How long --get keeps looking, in seconds [default: 30].
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout, allow_negative_numbers = true, requires = "get")]
+    timeout: Option<std::time::Duration>,
+
+    /// Write the three address lines to this file (created or truncated) instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    addresses: Option<PathBuf>,
 }
 
 /// Print a shell completion script on stdout.
@@ -404,7 +463,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let default_level = match cli.command {
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Dht(_) => "info",
         Command::Connect(_) => "error",
         Command::Keygen(_) | Command::Addr(_) | Command::Completions(_) | Command::Man(_) => "warn",
     };
@@ -460,6 +519,28 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 quiet: std::time::Duration::from_secs(1),
             };
             connect::run(&input, &address, &node, end).await
+        }
+        Command::Dht(args) => {
+            let path = keys::secret_path(args.secret.as_ref(), &config_dir()?);
+            let identity = plugins::Identity {
+                keys: keys::load_or_create(&path)?,
+                app_key: args.app_key.unwrap_or(ms_shs::NetworkKey::MAINNET),
+            };
+            let announcer =
+                announce::Announcer::open(announce::destination(args.addresses.as_deref(), false))
+                    .await?;
+            let options = dht::Options {
+                quic: args.quic,
+                bootstrap: args.bootstrap.into_iter().flatten().collect(),
+                put: args.put,
+                get: args.get.map(|key| {
+                    (
+                        key,
+                        args.timeout.unwrap_or(std::time::Duration::from_secs(30)),
+                    )
+                }),
+            };
+            dht::run(options, &identity, announcer).await
         }
         Command::Serve(args) => {
             let dir = config_dir()?;

@@ -108,7 +108,8 @@ async fn handle(conn: Connection, mode: Sink, cancel: CancellationToken) {
 }
 
 /// Resolves with the signal's name on Ctrl-C (SIGINT) or SIGTERM.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>, Failure> {
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str>, Failure>
+{
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

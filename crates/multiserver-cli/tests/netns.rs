@@ -9,6 +9,9 @@
 //! - B's `device` addresses (`net:127.0.0.1`, `net:::1`, its unix socket) do not leave B: from
 //!   A they fail (connection refused, no such socket), from B itself they work.
 //!
+//! And the DHT across four hosts in a line, three IP hops from end to end
+//! ([`the_dht_finds_a_value_three_hops_away`]).
+//!
 //! Root only; skips with one line otherwise (see `ms_testkit::netns::available`). Only
 //! addresses inside these namespaces are contacted. Everything is removed at the end, also when
 //! the test fails (the namespaces' guards kill what runs in them and delete them).
@@ -243,4 +246,146 @@ fn scopes_between_hosts_on_one_machine() {
         server.0.try_wait().expect("try_wait").is_none(),
         "serve exited during the test"
     );
+}
+
+/// A running `multiserver dht` (killed when dropped); its stderr lines arrive on `lines`.
+struct DhtNode {
+    child: Guard,
+    lines: mpsc::Receiver<String>,
+}
+
+impl DhtNode {
+    fn start(mut cmd: Command) -> DhtNode {
+        cmd.env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = Guard(cmd.spawn().expect("spawn dht"));
+        let stderr = child.0.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        DhtNode { child, lines }
+    }
+
+    /// The first stderr line that `matches`, within [`DEADLINE`].
+    fn wait_for(&self, matches: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.lines.recv_timeout(DEADLINE) {
+                Ok(line) if matches(&line) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("the awaited line did not come: {e}"),
+            }
+        }
+    }
+
+    /// The alternative of its `local` address line on `ip`.
+    fn local_address_on(&self, ip: &str) -> String {
+        let line = self.wait_for(|l| l.contains(r#""scope":"local""#));
+        let value: Value = serde_json::from_str(&line).expect("an address line");
+        let local = value["address"].as_str().expect("address");
+        let prefix = format!("quic:{ip}:");
+        local
+            .split(';')
+            .find(|alt| alt.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {ip} in the local address {local}"))
+            .to_owned()
+    }
+}
+
+/// The DHT between real hosts, three IP hops apart: four namespaces in a line A — B — C — D
+/// (10.78.1.0/24 between A and B, 10.78.2.0/24 between B and C, 10.78.3.0/24 between C and D),
+/// B and C forwarding IPv4 with routes so that A and D reach each other through them. A
+/// `multiserver dht` on each host, bound to the wildcard: C joins through B, D through C and
+/// publishes a value; A, which knows only B, finds the value, and D is in its routing table
+/// (D answered A over QUIC, across B and C).
+#[test]
+fn the_dht_finds_a_value_three_hops_away() {
+    let Some(()) = netns::available() else {
+        return;
+    };
+    let hosts: Vec<Netns> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|tag| Netns::new(tag).unwrap())
+        .collect();
+    let [a, b, c, d] = &hosts[..] else {
+        unreachable!()
+    };
+    netns::veth(a, &["10.78.1.1/24"], b, &["10.78.1.2/24"]).unwrap();
+    netns::veth(b, &["10.78.2.1/24"], c, &["10.78.2.2/24"]).unwrap();
+    netns::veth(c, &["10.78.3.1/24"], d, &["10.78.3.2/24"]).unwrap();
+    for router in [b, c] {
+        let out = router
+            .command("sysctl")
+            .args(["-qw", "net.ipv4.ip_forward=1"])
+            .output()
+            .expect("sysctl");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    for (host, net, via) in [
+        (a, "10.78.2.0/24", "10.78.1.2"),
+        (a, "10.78.3.0/24", "10.78.1.2"),
+        (b, "10.78.3.0/24", "10.78.2.2"),
+        (c, "10.78.1.0/24", "10.78.2.1"),
+        (d, "10.78.1.0/24", "10.78.3.1"),
+        (d, "10.78.2.0/24", "10.78.3.1"),
+    ] {
+        host.ip(&["route", "add", net, "via", via]).unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let dht = |host: &Netns, name: &str, args: &[&str]| -> Command {
+        let home = dir.path().join(name);
+        std::fs::create_dir(&home).unwrap();
+        let mut cmd = host.host_command(&home, BIN);
+        cmd.arg("dht").arg("--config-dir").arg(&home).args(args);
+        cmd
+    };
+
+    let node_b = DhtNode::start(dht(b, "b", &[]));
+    let b_for_a = node_b.local_address_on("10.78.1.2");
+    let b_for_c = b_for_a.replace("quic:10.78.1.2:", "quic:10.78.2.1:");
+    let node_c = DhtNode::start(dht(c, "c", &["--bootstrap", &b_for_c]));
+    let c_for_d = node_c.local_address_on("10.78.3.1");
+    node_c.wait_for(|l| l.contains("joined the DHT"));
+    let node_d = DhtNode::start(dht(
+        d,
+        "d",
+        &["--bootstrap", &c_for_d, "--put", "where=three hops away"],
+    ));
+    let d_address = node_d.local_address_on("10.78.3.2");
+    node_d.wait_for(|l| l.contains("published"));
+
+    let out = run(
+        dht(
+            a,
+            "a",
+            &[
+                "-v",
+                "--bootstrap",
+                &b_for_a,
+                "--get",
+                "where",
+                "--timeout",
+                "30",
+            ],
+        ),
+        b"",
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "A's get failed: {stderr}");
+    assert_eq!(text(&out.stdout), "three hops away\n");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("contact") && l.contains(&format!("address={d_address}"))),
+        "D ({d_address}) never answered A: {stderr}"
+    );
+    for mut node in [node_b, node_c, node_d] {
+        let status = node.child.0.try_wait().expect("try_wait");
+        assert!(status.is_none(), "a dht node exited early: {status:?}");
+    }
 }
