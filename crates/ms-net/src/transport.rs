@@ -108,7 +108,29 @@ impl Net {
     /// # }
     /// ```
     pub async fn bind(&self) -> Result<NetListener, NetError> {
-        NetListener::bind(&self.config)
+        let listener = NetListener::bind(&self.config)?;
+        tracing::info!(local = %listener.local_addr(), scopes = %self.config.scopes, "net: listening");
+        Ok(listener)
+    }
+
+    /// Starts listening for a transport layered over TCP (`layer`, e.g. `ws`) that logs its
+    /// own `listening` line: the same as [`bind`](Self::bind), but this crate's line goes at
+    /// `debug`, so a log at `info` shows one line per listener.
+    ///
+    /// ```
+    /// use ms_net::Net;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ms_net::NetError> {
+    /// let listener = Net::new().bind_for("my-layer").await?;
+    /// tracing::info!(local = %listener.local_addr(), "my-layer: listening");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn bind_for(&self, layer: &str) -> Result<NetListener, NetError> {
+        let listener = NetListener::bind(&self.config)?;
+        tracing::debug!(local = %listener.local_addr(), scopes = %self.config.scopes, layer, "net: listening");
+        Ok(listener)
     }
 
     /// Dials `host:port` and returns the stream with the address it reached.

@@ -620,8 +620,14 @@ impl Ws {
     /// # }
     /// ```
     pub async fn bind(&self) -> Result<WsListener, WsError> {
-        let tcp = self.inner.net.bind().await?;
-        tracing::info!(local = %tcp.local_addr(), scheme = %self.inner.scheme, "ws: listening");
+        // ms-net's own `listening` line goes at debug: this one says it at info.
+        let tcp = self.inner.net.bind_for("ws").await?;
+        tracing::info!(
+            local = %tcp.local_addr(),
+            scheme = %self.inner.scheme,
+            scopes = %self.inner.net.scopes(),
+            "ws: listening"
+        );
         Ok(WsListener {
             tcp,
             transport: self.clone(),
