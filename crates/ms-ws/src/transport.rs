@@ -598,7 +598,9 @@ impl Transport for Ws {
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
-        Ok(Box::new(self.bind().await?))
+        // Classified here, so `Error::kind` says Configuration for a bind that cannot work
+        // (not what its io error alone would suggest, e.g. Refused for EADDRNOTAVAIL).
+        Ok(Box::new(self.bind().await.map_err(ms_core::classified)?))
     }
 }
 

@@ -71,9 +71,9 @@ async fn a_host_name_whose_first_address_is_a_black_hole_still_connects() {
                 found = Some((hole, fillers, hole_addr.port(), node, server));
                 break;
             }
-            Err(ms_core::Error::Listen { source, .. })
+            Err(e @ ms_core::Error::Listen { .. })
                 if matches!(
-                    source.downcast_ref::<WsError>(),
+                    e.plugin_error().and_then(|e| e.downcast_ref::<WsError>()),
                     Some(WsError::Tcp(NetError::AddrInUse { .. }))
                 ) =>
             {
