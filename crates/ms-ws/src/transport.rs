@@ -175,6 +175,18 @@ impl WsBuilder {
         self
     }
 
+    /// Answers for the host name `host` with `ips` instead of asking the system resolver, for
+    /// `ws://<host>` and `wss://<host>` URLs (as [`NetBuilder::resolve`]). The URL, and so the
+    /// TLS server name and the HTTP `Host`, keep the name.
+    pub fn resolve(
+        mut self,
+        host: impl Into<String>,
+        ips: impl IntoIterator<Item = std::net::IpAddr>,
+    ) -> Self {
+        self.net = self.net.resolve(host, ips);
+        self
+    }
+
     /// Serves `wss` with the certificate chain and private key in these PEM files (the
     /// reference's `cert` and `key`); they are read by [`build`](Self::build). Feature `wss`.
     #[cfg(feature = "wss")]
