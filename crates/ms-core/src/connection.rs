@@ -1,8 +1,10 @@
 //! Byte streams and the connections handed to applications.
 
 use std::fmt;
+use std::io;
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::{Address, AuthValue, Identity, PeerKey, PublicKey};
@@ -66,11 +68,19 @@ impl ConnectionInfo {
     }
 }
 
+/// How long [`Connection::close`] waits for the peer to end its side.
+pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(10);
+
 /// An established connection: a byte stream that went through a whole stack, and what is known
 /// about the peer.
 ///
 /// Read and write it like any tokio stream. `shutdown` ends our sending side (for `shs`, after
 /// the box-stream goodbye).
+///
+/// To end a connection, [`close`](Self::close) it rather than drop it: dropping a TCP (or
+/// unix) connection whose input was not all read makes the kernel reset it, and the peer
+/// may lose what we sent last (and `shs` peers miss the goodbye). `close` says goodbye and
+/// reads, discarding, until the peer ends its side too, within a deadline.
 ///
 /// An inbound connection counts against its stack's
 /// [`max_connections_per_stack`](crate::Config::max_connections_per_stack) until it is dropped,
@@ -116,6 +126,70 @@ impl Connection {
     /// What the server's `auth` callback returned for this peer (inbound only).
     pub fn auth(&self) -> Option<&AuthValue> {
         self.info.identity.as_ref().and_then(Identity::auth)
+    }
+
+    /// Ends the connection cleanly, waiting at most [`DEFAULT_CLOSE_GRACE`]: see
+    /// [`close_within`](Self::close_within).
+    pub async fn close(self) -> io::Result<u64> {
+        self.close_within(DEFAULT_CLOSE_GRACE).await
+    }
+
+    /// Ends the connection cleanly: ends our sending side (`shutdown`: for `shs` the
+    /// box-stream goodbye, then the transport's end, e.g. a TCP FIN) while reading and
+    /// discarding what the peer still sends, until the peer ends its side too. Returns how
+    /// many bytes were discarded.
+    ///
+    /// Everything written before arrives intact, followed by a clean end, instead of the reset
+    /// a drop with unread input causes. Fails with the error of either direction (e.g.
+    /// `UnexpectedEof` when an `shs` peer hung up without its goodbye), or `TimedOut` when the
+    /// peer has not ended its side within `grace`; the connection is dropped in every case.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ms_core::{Address, Connection, ConnectionInfo, Direction};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let (ours, mut theirs) = tokio::io::duplex(64);
+    /// let info = ConnectionInfo::new(Direction::Outbound, "mem", Address::parse("mem:1").unwrap());
+    /// let conn = Connection::new(Box::new(ours), info);
+    /// let peer = tokio::spawn(async move {
+    ///     theirs.write_all(b"unread").await?;
+    ///     let mut got = Vec::new();
+    ///     theirs.read_to_end(&mut got).await?; // our end arrives
+    ///     theirs.shutdown().await // and the peer ends its side
+    /// });
+    /// let discarded = conn.close_within(Duration::from_secs(5)).await?;
+    /// assert_eq!(discarded, 6);
+    /// peer.await??;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close_within(self, grace: Duration) -> io::Result<u64> {
+        let (mut reader, mut writer) = tokio::io::split(self);
+        let drain = async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut discarded = 0u64;
+            loop {
+                match reader.read(&mut buf).await? {
+                    0 => return Ok::<_, io::Error>(discarded),
+                    n => discarded += n as u64,
+                }
+            }
+        };
+        let both = async move {
+            let (said, drained) = tokio::join!(writer.shutdown(), drain);
+            said?;
+            drained
+        };
+        match tokio::time::timeout(grace, both).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the peer did not end its side within {grace:?}"),
+            )),
+        }
     }
 
     /// Splits into the stream and its description. The stream keeps the connection's place

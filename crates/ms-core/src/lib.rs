@@ -110,7 +110,8 @@ pub use address::{
     Address, AddressError, AddressErrorKind, MAX_ADDRESS_LEN, MultiAddress, Section, Skipped,
 };
 pub use connection::{
-    AsyncStream, BoxedIo, Connection, ConnectionInfo, ConnectionStream, Direction,
+    AsyncStream, BoxedIo, Connection, ConnectionInfo, ConnectionStream, DEFAULT_CLOSE_GRACE,
+    Direction,
 };
 pub use dial::{AbortHandle, Dial, DialOptions, DialStrategy};
 pub use error::{

@@ -74,7 +74,6 @@ impl NetListener {
         let dual_stack = wildcard_v6 && matches!(socket.only_v6(), Ok(false));
         let listener = TcpListener::from_std(socket.into()).map_err(listen_error)?;
         let local = listener.local_addr().map_err(listen_error)?;
-        tracing::info!(%local, scopes = %config.scopes, "net: listening");
         Ok(Self {
             listener,
             local,

@@ -54,6 +54,18 @@ pub(crate) struct Config {
     pub(crate) external: Vec<String>,
     pub(crate) connect_timeout: Duration,
     pub(crate) stagger: Duration,
+    /// Host names answered without the system resolver ([`NetBuilder::resolve`]).
+    pub(crate) resolve: Vec<(String, Vec<IpAddr>)>,
+}
+
+impl Config {
+    /// The addresses [`NetBuilder::resolve`] gave for `host` (names compare ignoring case).
+    fn overridden(&self, host: &str) -> Option<&[IpAddr]> {
+        self.resolve
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(host))
+            .map(|(_, ips)| ips.as_slice())
+    }
 }
 
 impl Net {
@@ -66,6 +78,7 @@ impl Net {
                 external: Vec::new(),
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 stagger: DEFAULT_STAGGER,
+                resolve: Vec::new(),
             }),
         }
     }
@@ -108,7 +121,29 @@ impl Net {
     /// # }
     /// ```
     pub async fn bind(&self) -> Result<NetListener, NetError> {
-        NetListener::bind(&self.config)
+        let listener = NetListener::bind(&self.config)?;
+        tracing::info!(local = %listener.local_addr(), scopes = %self.config.scopes, "net: listening");
+        Ok(listener)
+    }
+
+    /// Starts listening for a transport layered over TCP (`layer`, e.g. `ws`) that logs its
+    /// own `listening` line: the same as [`bind`](Self::bind), but this crate's line goes at
+    /// `debug`, so a log at `info` shows one line per listener.
+    ///
+    /// ```
+    /// use ms_net::Net;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ms_net::NetError> {
+    /// let listener = Net::new().bind_for("my-layer").await?;
+    /// tracing::info!(local = %listener.local_addr(), "my-layer: listening");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn bind_for(&self, layer: &str) -> Result<NetListener, NetError> {
+        let listener = NetListener::bind(&self.config)?;
+        tracing::debug!(local = %listener.local_addr(), scopes = %self.config.scopes, layer, "net: listening");
+        Ok(listener)
     }
 
     /// Dials `host:port` and returns the stream with the address it reached.
@@ -133,9 +168,20 @@ impl Net {
             target: target.to_string(),
             after: timeout,
         };
-        let addrs = match literal_ip(target) {
-            Some(ip) => vec![SocketAddr::new(ip, target.port())],
-            None => {
+        let overridden = self.config.overridden(target.host());
+        let addrs = match (literal_ip(target), overridden) {
+            (Some(ip), _) => vec![SocketAddr::new(ip, target.port())],
+            (None, Some(ips)) => {
+                let mut addrs: Vec<SocketAddr> = Vec::new();
+                for ip in ips {
+                    let addr = SocketAddr::new(*ip, target.port());
+                    if !addrs.contains(&addr) {
+                        addrs.push(addr);
+                    }
+                }
+                addrs
+            }
+            (None, None) => {
                 let lookup = tokio::net::lookup_host((target.host(), target.port()));
                 let resolved = tokio::time::timeout_at(deadline, lookup)
                     .await
@@ -291,6 +337,7 @@ pub struct NetBuilder {
     external: Vec<String>,
     connect_timeout: Duration,
     stagger: Duration,
+    resolve: Vec<(String, Vec<IpAddr>)>,
 }
 
 impl Default for NetBuilder {
@@ -302,6 +349,7 @@ impl Default for NetBuilder {
             external: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             stagger: DEFAULT_STAGGER,
+            resolve: Vec::new(),
         }
     }
 }
@@ -359,6 +407,44 @@ impl NetBuilder {
         self
     }
 
+    /// Answers for the host name `host` with `ips`, in this order, instead of asking the
+    /// system resolver (as curl's `--resolve`): a dial to `net:<host>:<port>` races these
+    /// addresses with `port`, as it would race what a resolver returned. Names compare
+    /// ignoring ASCII case; calling it again for the same name replaces its addresses. An
+    /// empty list makes dials to the name fail with [`NetError::NoAddresses`].
+    ///
+    /// For pinning a name to known addresses without touching `/etc/hosts` (and for tests of
+    /// multi-address dialling on machines where `localhost` has one address).
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use ms_core::HostPort;
+    /// use ms_net::Net;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let port = listener.local_addr()?.port();
+    /// let net = Net::builder()
+    ///     .resolve("peer.example", [Ipv4Addr::LOCALHOST.into()])
+    ///     .build()?;
+    /// let (_stream, reached) = net.dial(&HostPort::new("peer.example", port)).await?;
+    /// assert_eq!(reached, listener.local_addr()?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn resolve(
+        mut self,
+        host: impl Into<String>,
+        ips: impl IntoIterator<Item = IpAddr>,
+    ) -> Self {
+        let host = host.into();
+        self.resolve
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(&host));
+        self.resolve.push((host, ips.into_iter().collect()));
+        self
+    }
+
     /// Checks the options and builds the transport.
     pub fn build(self) -> Result<Net, ConfigError> {
         if !self.external.is_empty() && !self.scopes.contains(Scope::Public) {
@@ -379,6 +465,7 @@ impl NetBuilder {
                 external: self.external,
                 connect_timeout: self.connect_timeout,
                 stagger: self.stagger,
+                resolve: self.resolve,
             }),
         })
     }

@@ -63,6 +63,35 @@ async fn every_resolved_address_refusing_is_still_refused() {
     assert_eq!(Classify::kind(&err), ErrorKind::Refused);
 }
 
+#[tokio::test]
+async fn resolve_answers_for_a_name_in_order_and_ignoring_case() {
+    // The name's addresses are the given ones, in order: the first refuses, the second serves.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let net = Net::builder()
+        .resolve("Peer.Example", [Ipv4Addr::new(127, 0, 0, 2).into()])
+        .resolve(
+            "peer.example",
+            [IpAddr::from([127, 0, 0, 3]), Ipv4Addr::LOCALHOST.into()],
+        )
+        .build()
+        .unwrap();
+    // The second call replaced the first; 127.0.0.3 refuses (nobody listens there).
+    let (_stream, reached) = net
+        .dial(&HostPort::new("PEER.example", port))
+        .await
+        .unwrap();
+    assert_eq!(reached, SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port));
+
+    // An empty answer: no addresses, without asking the system resolver.
+    let nothing = Net::builder().resolve("localhost", []).build().unwrap();
+    let err = nothing
+        .dial(&HostPort::new("localhost", port))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NetError::NoAddresses { .. }), "{err:?}");
+}
+
 /// A listener that never accepts, with the smallest backlog, filled: once its queue is full the
 /// kernel drops further SYNs, so a connect hangs, all on loopback. `None` (with a note) where
 /// the system never fills a backlog.

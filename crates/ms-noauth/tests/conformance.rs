@@ -31,6 +31,11 @@ fn mem_network() -> MemNetwork {
     NETWORK.get_or_init(MemNetwork::new).clone()
 }
 
+/// As in the reference, `noauth` names the local key as the peer, on both sides.
+fn expect_local_key(f: Fixture) -> Fixture {
+    f.expect_identities(Some(KEY.into()), Some(KEY.into()))
+}
+
 fn mem_fixture() -> Fixture {
     let network = mem_network();
     let stack = Stack::new(MemTransport::new(&network)).with(Noauth::new(KEY));
@@ -38,7 +43,7 @@ fn mem_fixture() -> Fixture {
     let dead = format!("mem:{}~noauth", network.unused_port());
     let hole = network.unused_port();
     network.set_fault(hole, Fault::BlackHole);
-    let mut f = Fixture::new(node.clone(), node, dead);
+    let mut f = expect_local_key(Fixture::new(node.clone(), node, dead));
     f.black_hole = Some(format!("mem:{hole}~noauth"));
     f.bad_addresses = bad("mem:1");
     f
@@ -47,7 +52,11 @@ fn mem_fixture() -> Fixture {
 fn net_fixture() -> Fixture {
     let node = MultiServer::new([Stack::new(Net::new()).with(Noauth::new(KEY))]).expect("node");
     let dead = ms_testkit::refused_port(std::net::Ipv4Addr::LOCALHOST.into());
-    let mut f = Fixture::new(node.clone(), node, format!("net:127.0.0.1:{dead}~noauth"));
+    let mut f = expect_local_key(Fixture::new(
+        node.clone(),
+        node,
+        format!("net:127.0.0.1:{dead}~noauth"),
+    ));
     f.bad_addresses = bad("net:127.0.0.1:1");
     f
 }
@@ -103,7 +112,7 @@ fn unix_fixture() -> Fixture {
         .expect("node");
     let client =
         MultiServer::new([Stack::new(Unix::dial_only()).with(Noauth::new(KEY))]).expect("node");
-    let mut f = Fixture::new(server, client, dead);
+    let mut f = expect_local_key(Fixture::new(server, client, dead));
     f.bad_addresses = bad("unix:/tmp/socket");
     f
 }

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::time::Duration;
 
-use ms_core::{MultiServer, Stack};
+use ms_core::{MultiServer, PeerKey, Stack};
 use ms_quic::{Quic, QuicIdentity};
 use ms_shs::{Keypair, NetworkKey};
 use ms_testkit::Fixture;
@@ -29,6 +29,10 @@ fn bad_addresses() -> Vec<String> {
     .collect()
 }
 
+fn public(seed: u8) -> PeerKey {
+    Keypair::from_seed(&[seed; 32]).public().into()
+}
+
 fn node(seed: u8, host: IpAddr) -> MultiServer {
     let identity =
         QuicIdentity::new(&Keypair::from_seed(&[seed; 32]), NetworkKey::MAINNET).expect("identity");
@@ -47,11 +51,13 @@ fn fixture_on(ip: IpAddr) -> Fixture {
     drop(dead);
     let hole = UdpSocket::bind((ip, 0)).expect("udp");
     let hole_port = hole.local_addr().expect("addr").port();
+    // The QUIC handshake names both sides by their Ed25519 keys, with no transform.
     let mut f = Fixture::new(
         node(1, ip),
         node(2, ip),
         format!("quic:{ip}:{dead_port}:{KEY}"),
-    );
+    )
+    .expect_identities(Some(public(2)), Some(public(1)));
     f.bad_addresses = bad_addresses();
     f.black_hole = Some(format!("quic:{ip}:{hole_port}:{KEY}"));
     f.keep_alive.push(Box::new(hole));

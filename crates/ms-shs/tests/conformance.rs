@@ -25,7 +25,11 @@ fn fixture() -> Fixture {
     ])
     .unwrap();
     let dead = format!("mem:{}~shs:{server_pk}", network.unused_port());
-    let mut fixture = Fixture::new(server, client, dead);
+    // shs names both sides by their Ed25519 keys.
+    let mut fixture = Fixture::new(server, client, dead).expect_identities(
+        Some(Keypair::from_seed(&[2; 32]).public().into()),
+        Some(Keypair::from_seed(&[1; 32]).public().into()),
+    );
     fixture.bad_addresses = vec![
         "mem:1~shs:".to_owned(),
         "mem:1~shs:AAAA".to_owned(),

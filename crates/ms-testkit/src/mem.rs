@@ -4,6 +4,10 @@
 //! a port ([`Fault`]) make dials to it slow, refused, hang forever, or cut after some bytes,
 //! so dialling logic can be tested without real sockets. The network counts open streams and
 //! dials in progress, so tests can check that nothing leaks.
+//!
+//! A transport given a key ([`MemTransport::with_identity`]) names the peer itself, as QUIC or
+//! a paired Bluetooth link would: the dialler learns the listener's key and the listener the
+//! dialler's, without any transform.
 
 use std::collections::HashMap;
 use std::io;
@@ -15,7 +19,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ms_core::{
-    Accepted, BoxError, Connected, Listener, Scope, Scopes, Section, SectionError, Transport,
+    Accepted, BoxError, Connected, Identity, Listener, PeerKey, Scope, Scopes, Section,
+    SectionError, Transport,
 };
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 use tokio::sync::mpsc;
@@ -41,9 +46,13 @@ pub struct MemNetwork {
     counters: Arc<Counters>,
 }
 
+/// What a dial hands the listener: our end of the pipe, the dialler's port and key.
+type Incoming = (DuplexStream, u32, Option<PeerKey>);
+
 #[derive(Default)]
 struct State {
-    listeners: HashMap<u32, mpsc::Sender<(DuplexStream, u32)>>,
+    /// Each listening port's queue and the key its transport is known by.
+    listeners: HashMap<u32, (mpsc::Sender<Incoming>, Option<PeerKey>)>,
     faults: HashMap<u32, Fault>,
     next_port: u32,
 }
@@ -117,6 +126,7 @@ pub struct MemTransport {
     port: u32,
     scopes: Scopes,
     buffer: usize,
+    identity: Option<PeerKey>,
 }
 
 impl MemTransport {
@@ -127,6 +137,7 @@ impl MemTransport {
             port: 0,
             scopes: Scopes::DEVICE,
             buffer: 64 * 1024,
+            identity: None,
         }
     }
 
@@ -139,6 +150,35 @@ impl MemTransport {
     /// Serves these scopes instead of `device`.
     pub fn with_scopes(mut self, scopes: Scopes) -> Self {
         self.scopes = scopes;
+        self
+    }
+
+    /// Names this node by `key` at the transport level: a peer that dials it, or that it
+    /// accepts, gets a connection whose [`remote_key`](ms_core::Connection::remote_key) is
+    /// `key` when no transform above says otherwise. Without it, `mem` names nobody.
+    ///
+    /// ```
+    /// use ms_core::{MultiServer, PeerKey, Scope, Stack};
+    /// use ms_testkit::{MemNetwork, MemTransport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ms_core::Error> {
+    /// let network = MemNetwork::new();
+    /// let alice = PeerKey::other("mem-test", vec![1]);
+    /// let bob = PeerKey::other("mem-test", vec![2]);
+    /// let mem = |key: &PeerKey| MemTransport::new(&network).with_identity(key.clone());
+    /// let server = MultiServer::new([Stack::new(mem(&alice))])?;
+    /// let client = MultiServer::new([Stack::new(mem(&bob))])?;
+    /// let mut listening = server.listen().await?;
+    /// let outbound = client.connect_to(&listening.address(Scope::Device)).await?;
+    /// let inbound = listening.accept().await.expect("a connection");
+    /// assert_eq!(outbound.remote_key(), Some(&alice));
+    /// assert_eq!(inbound.remote_key(), Some(&bob));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn with_identity(mut self, key: PeerKey) -> Self {
+        self.identity = Some(key);
         self
     }
 
@@ -218,21 +258,25 @@ impl Transport for MemTransport {
             Some(Fault::CutAfter(n)) => cut_after = Some(n),
             None => {}
         }
-        let (sender, local_port) = {
+        let (listener, local_port) = {
             let mut state = self.network.state();
-            let sender = state.listeners.get(&port).cloned();
-            (sender, allocate(&mut state))
+            let listener = state.listeners.get(&port).cloned();
+            (listener, allocate(&mut state))
         };
-        let sender = sender.ok_or_else(|| refused(port))?;
+        let (sender, server_key) = listener.ok_or_else(|| refused(port))?;
         let (ours, theirs) = tokio::io::duplex(self.buffer);
         let counters = self.network.counters.clone();
-        let theirs_tracked = (theirs, local_port);
+        let theirs_tracked = (theirs, local_port, self.identity.clone());
         sender
             .send(theirs_tracked)
             .await
             .map_err(|_| refused(port))?;
         let stream = MemStream::new(ours, counters, cut_after);
-        Ok(Connected::new(Box::new(stream), section(port)?))
+        let connected = Connected::new(Box::new(stream), section(port)?);
+        Ok(match server_key {
+            Some(key) => connected.with_identity(Identity::from_key(key)),
+            None => connected,
+        })
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
@@ -250,7 +294,7 @@ impl Transport for MemTransport {
                     format!("mem:{port} is already listening"),
                 )));
             }
-            state.listeners.insert(port, tx);
+            state.listeners.insert(port, (tx, self.identity.clone()));
             port
         };
         Ok(Box::new(MemListener {
@@ -273,20 +317,24 @@ struct MemListener {
     network: MemNetwork,
     port: u32,
     scopes: Scopes,
-    incoming: tokio::sync::Mutex<mpsc::Receiver<(DuplexStream, u32)>>,
+    incoming: tokio::sync::Mutex<mpsc::Receiver<Incoming>>,
 }
 
 #[async_trait]
 impl Listener for MemListener {
     async fn accept(&self) -> io::Result<Accepted> {
         let mut incoming = self.incoming.lock().await;
-        let (stream, remote_port) = incoming
+        let (stream, remote_port, client_key) = incoming
             .recv()
             .await
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "listener closed"))?;
         let remote = section(remote_port).map_err(io::Error::other)?;
         let stream = MemStream::new(stream, self.network.counters.clone(), None);
-        Ok(Accepted::ready(Box::new(stream), remote))
+        let accepted = Accepted::ready(Box::new(stream), remote);
+        Ok(match client_key {
+            Some(key) => accepted.with_identity(Identity::from_key(key)),
+            None => accepted,
+        })
     }
 
     fn advertise(&self, scope: Scope) -> Vec<Section> {

@@ -11,13 +11,17 @@ use std::future::Future;
 use std::time::Duration;
 
 use ms_core::{
-    Builder, Connection, DialOptions, Error, ErrorKind, MultiAddress, MultiServer, Scope, Server,
+    Builder, Connection, DialOptions, Error, ErrorKind, MultiAddress, MultiServer, PeerKey, Scope,
+    Server,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 /// How to test a plugin: a server node, a client node, and addresses to try.
+///
+/// Built with [`Fixture::new`]; the public fields can then be changed, and who each side is
+/// set with [`expect_identities`](Self::expect_identities).
 pub struct Fixture {
     /// A node serving the stack under test. Built fresh for every check.
     pub server: MultiServer,
@@ -39,6 +43,10 @@ pub struct Fixture {
     pub black_hole: Option<String>,
     /// Whatever must live as long as the check (temporary directories, helper servers).
     pub keep_alive: Vec<Box<dyn std::any::Any + Send>>,
+    /// Who the server's accepted connection says the client is.
+    server_sees: Option<PeerKey>,
+    /// Who the client's connection says the server is.
+    client_sees: Option<PeerKey>,
 }
 
 impl Fixture {
@@ -54,7 +62,60 @@ impl Fixture {
             large_transfer: 4 * 1024 * 1024,
             black_hole: None,
             keep_alive: Vec::new(),
+            server_sees: None,
+            client_sees: None,
         }
+    }
+
+    /// Says who each side of a connection names as its peer, for [`names_the_peer`]:
+    /// `server_sees` is the [`remote_key`](Connection::remote_key) of the connection the server
+    /// accepts (the client's key), `client_sees` that of the connection the client dials (the
+    /// server's key). `None` means that side must name nobody.
+    ///
+    /// Without this call a fixture expects no identity on either side, as a bare transport
+    /// gives: a stack that authenticates (a transform such as `shs`, or a transport such as
+    /// QUIC) must say whom it names, so a stack that names the wrong peer, or names one where
+    /// it should not, fails the check.
+    ///
+    /// ```
+    /// use ms_core::{MultiServer, PeerKey, Stack};
+    /// use ms_testkit::{Fixture, MemNetwork, MemTransport};
+    ///
+    /// let network = MemNetwork::new();
+    /// let (a, b) = (PeerKey::other("test", vec![1]), PeerKey::other("test", vec![2]));
+    /// let server = MultiServer::new([Stack::new(
+    ///     MemTransport::new(&network).with_identity(a.clone()),
+    /// )])?;
+    /// let client = MultiServer::new([Stack::new(
+    ///     MemTransport::new(&network).with_identity(b.clone()),
+    /// )])?;
+    /// let dead = format!("mem:{}", network.unused_port());
+    /// let f = Fixture::new(server, client, dead).expect_identities(Some(b.clone()), Some(a.clone()));
+    /// assert_eq!(f.server_sees(), Some(&b));
+    /// assert_eq!(f.client_sees(), Some(&a));
+    /// # Ok::<(), ms_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn expect_identities(
+        mut self,
+        server_sees: Option<PeerKey>,
+        client_sees: Option<PeerKey>,
+    ) -> Self {
+        self.server_sees = server_sees;
+        self.client_sees = client_sees;
+        self
+    }
+
+    /// Who the server's accepted connection must name (see
+    /// [`expect_identities`](Self::expect_identities)).
+    pub fn server_sees(&self) -> Option<&PeerKey> {
+        self.server_sees.as_ref()
+    }
+
+    /// Who the client's dialled connection must name (see
+    /// [`expect_identities`](Self::expect_identities)).
+    pub fn client_sees(&self) -> Option<&PeerKey> {
+        self.client_sees.as_ref()
     }
 }
 
@@ -89,7 +150,8 @@ macro_rules! conformance {
             rejects_bad_addresses,
             a_slow_application_does_not_block_new_handshakes,
             keeps_the_connection_slot_until_the_stream_is_dropped,
-            accept_is_cancel_safe
+            accept_is_cancel_safe,
+            names_the_peer
         );
     };
     (@tests $module:ident; $fixture:expr; $($check:ident),*) => {
@@ -681,4 +743,60 @@ pub async fn accept_is_cancel_safe(make: &dyn Fn() -> Fixture) {
         drop(listener);
     })
     .await
+}
+
+/// Each side names the peer the fixture says ([`Fixture::expect_identities`]; by default
+/// nobody): the client's [`Connection::remote_key`] is the server's key and the server's
+/// accepted connection names the client, whichever layer (transform or transport) established
+/// it, and [`Connection::remote_ed25519`] agrees with it. A byte goes each way first, so both
+/// sides are past every handshake.
+pub async fn names_the_peer(make: &dyn Fn() -> Fixture) {
+    let f = make();
+    bounded("names_the_peer", async {
+        let mut server = f.server.listen().await.expect("listen failed");
+        let address = server.address(f.scope);
+        let accept = tokio::spawn(async move {
+            let conn = server.accept().await.expect("the server closed");
+            (conn, server)
+        });
+        let mut outbound = dial(&f.client, &address).await;
+        let (mut inbound, server) = accept.await.expect("the accepting task failed");
+        outbound.write_all(b"?").await.expect("write failed");
+        outbound.flush().await.expect("flush failed");
+        let mut byte = [0u8; 1];
+        inbound.read_exact(&mut byte).await.expect("read failed");
+        inbound.write_all(b"!").await.expect("write failed");
+        inbound.flush().await.expect("flush failed");
+        outbound.read_exact(&mut byte).await.expect("read failed");
+
+        assert_names(
+            "the client's connection (who the server is)",
+            &outbound,
+            f.client_sees(),
+        );
+        assert_names(
+            "the server's accepted connection (who the client is)",
+            &inbound,
+            f.server_sees(),
+        );
+        drop((outbound, inbound));
+        server.close().await;
+    })
+    .await
+}
+
+fn assert_names(what: &str, conn: &Connection, expected: Option<&PeerKey>) {
+    assert_eq!(
+        conn.remote_key(),
+        expected,
+        "{what} names the wrong peer (stack {}): the fixture expects {}, see \
+         Fixture::expect_identities",
+        conn.info().stack,
+        expected.map_or_else(|| "nobody".to_owned(), ToString::to_string),
+    );
+    assert_eq!(
+        conn.remote_ed25519(),
+        expected.and_then(PeerKey::ed25519),
+        "{what}: remote_ed25519 disagrees with remote_key"
+    );
 }

@@ -175,6 +175,18 @@ impl WsBuilder {
         self
     }
 
+    /// Answers for the host name `host` with `ips` instead of asking the system resolver, for
+    /// `ws://<host>` and `wss://<host>` URLs (as [`NetBuilder::resolve`]). The URL, and so the
+    /// TLS server name and the HTTP `Host`, keep the name.
+    pub fn resolve(
+        mut self,
+        host: impl Into<String>,
+        ips: impl IntoIterator<Item = std::net::IpAddr>,
+    ) -> Self {
+        self.net = self.net.resolve(host, ips);
+        self
+    }
+
     /// Serves `wss` with the certificate chain and private key in these PEM files (the
     /// reference's `cert` and `key`); they are read by [`build`](Self::build). Feature `wss`.
     #[cfg(feature = "wss")]
@@ -598,7 +610,9 @@ impl Transport for Ws {
     }
 
     async fn listen(&self) -> Result<Box<dyn Listener>, BoxError> {
-        Ok(Box::new(self.bind().await?))
+        // Classified here, so `Error::kind` says Configuration for a bind that cannot work
+        // (not what its io error alone would suggest, e.g. Refused for EADDRNOTAVAIL).
+        Ok(Box::new(self.bind().await.map_err(ms_core::classified)?))
     }
 }
 
@@ -620,8 +634,14 @@ impl Ws {
     /// # }
     /// ```
     pub async fn bind(&self) -> Result<WsListener, WsError> {
-        let tcp = self.inner.net.bind().await?;
-        tracing::info!(local = %tcp.local_addr(), scheme = %self.inner.scheme, "ws: listening");
+        // ms-net's own `listening` line goes at debug: this one says it at info.
+        let tcp = self.inner.net.bind_for("ws").await?;
+        tracing::info!(
+            local = %tcp.local_addr(),
+            scheme = %self.inner.scheme,
+            scopes = %self.inner.net.scopes(),
+            "ws: listening"
+        );
         Ok(WsListener {
             tcp,
             transport: self.clone(),

@@ -45,6 +45,53 @@ async fn a_closed_port_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Refused, "{err}");
 }
 
+/// Listening on an address that is not this machine's (TEST-NET-1, RFC 5737: binding fails
+/// locally with EADDRNOTAVAIL, nothing is sent) is our configuration's fault, not a refusal.
+#[tokio::test]
+async fn a_bind_address_that_is_not_ours_is_a_configuration_error() {
+    let ws = ms_ws::Ws::builder()
+        .host(std::net::Ipv4Addr::new(192, 0, 2, 1))
+        .build()
+        .unwrap();
+    let err = MultiServer::new([Stack::new(ws)])
+        .unwrap()
+        .listen()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    assert!(
+        matches!(
+            err.plugin_error()
+                .and_then(|e| e.downcast_ref::<ms_ws::WsError>()),
+            Some(ms_ws::WsError::Tcp(ms_net::NetError::Listen { .. }))
+        ),
+        "{err:?}"
+    );
+}
+
+/// A port already taken: Configuration too, and still a `WsError` underneath.
+#[tokio::test]
+async fn a_bind_port_in_use_is_a_configuration_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let ws = ms_ws::Ws::builder().port(port).build().unwrap();
+    let err = MultiServer::new([Stack::new(ws)])
+        .unwrap()
+        .listen()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    assert!(
+        matches!(
+            err.plugin_error()
+                .and_then(|e| e.downcast_ref::<ms_ws::WsError>()),
+            Some(ms_ws::WsError::Tcp(ms_net::NetError::AddrInUse { .. }))
+        ),
+        "{err:?}"
+    );
+    drop(taken);
+}
+
 #[test]
 fn ws_addresses_have_the_scope_of_their_host() {
     let ws = ms_ws::Ws::builder().scopes(Scopes::ALL).build().unwrap();

@@ -16,6 +16,7 @@ fn fixture_for(make: fn() -> Ws) -> Fixture {
         MultiServer::new([Stack::new(make()).with(Shs::new(Keypair::from_seed(&[2; 32])))])
             .unwrap();
     let scheme = make().scheme();
+    // shs names both sides by their Ed25519 keys.
     let mut f = Fixture::new(
         server,
         client,
@@ -23,6 +24,10 @@ fn fixture_for(make: fn() -> Ws) -> Fixture {
             "{scheme}://127.0.0.1:{}~shs:{server_pk}",
             common::dead_port()
         ),
+    )
+    .expect_identities(
+        Some(Keypair::from_seed(&[2; 32]).public().into()),
+        Some(Keypair::from_seed(&[1; 32]).public().into()),
     );
     f.half_close = false;
     f.black_hole = Some(format!(

@@ -43,25 +43,29 @@ async fn black_hole(ip: IpAddr) -> Option<(TcpListener, Vec<TcpStream>, SocketAd
 
 #[tokio::test]
 async fn a_host_name_whose_first_address_is_a_black_hole_still_connects() {
-    // `localhost` resolves to ::1 and 127.0.0.1 on most systems; the dial tries the first
-    // family first. Make that address a black hole and serve on the other.
-    let resolved: Vec<SocketAddr> = tokio::net::lookup_host(("localhost", 1))
-        .await
-        .unwrap()
-        .collect();
-    let first = resolved[0];
-    let Some(second) = resolved.iter().find(|a| a.is_ipv4() != first.is_ipv4()) else {
-        eprintln!("note: localhost resolves to one address family here ({resolved:?}); skipping");
-        return;
+    // A name with two addresses, whatever /etc/hosts says (`Ws::builder().resolve`): ::1 and
+    // 127.0.0.1 where the machine has IPv6 loopback, else 127.0.0.2 and 127.0.0.1 (all of
+    // 127/8 is loopback on Linux). The dial tries the first first: make it a black hole and
+    // serve on the other.
+    const NAME: &str = "two-addresses.test";
+    let first: IpAddr = if ipv6_loopback_available() {
+        Ipv6Addr::LOCALHOST.into()
+    } else {
+        Ipv4Addr::new(127, 0, 0, 2).into()
     };
+    let second: IpAddr = Ipv4Addr::LOCALHOST.into();
+    if std::net::TcpListener::bind((first, 0)).is_err() {
+        eprintln!("note: cannot bind {first} here; skipping");
+        return;
+    }
     // The same port on both addresses: the hole's port, when it is free on the other family.
     let mut found = None;
     for _ in 0..20 {
-        let Some((hole, fillers, hole_addr)) = black_hole(first.ip()).await else {
+        let Some((hole, fillers, hole_addr)) = black_hole(first).await else {
             return;
         };
         let ws = Ws::builder()
-            .host(second.ip())
+            .host(second)
             .port(hole_addr.port())
             .build()
             .unwrap();
@@ -71,9 +75,9 @@ async fn a_host_name_whose_first_address_is_a_black_hole_still_connects() {
                 found = Some((hole, fillers, hole_addr.port(), node, server));
                 break;
             }
-            Err(ms_core::Error::Listen { source, .. })
+            Err(e @ ms_core::Error::Listen { .. })
                 if matches!(
-                    source.downcast_ref::<WsError>(),
+                    e.plugin_error().and_then(|e| e.downcast_ref::<WsError>()),
                     Some(WsError::Tcp(NetError::AddrInUse { .. }))
                 ) =>
             {
@@ -90,17 +94,18 @@ async fn a_host_name_whose_first_address_is_a_black_hole_still_connects() {
     // the black hole to give up fails; one that races the addresses gets through.
     let client = Ws::builder()
         .connect_timeout(Duration::from_secs(30))
+        .resolve(NAME, [first, second])
         .build()
         .unwrap();
     let client = MultiServer::new([Stack::new(client)]).unwrap();
-    let url = format!("ws://localhost:{port}");
+    let url = format!("ws://{NAME}:{port}");
     // The upgrade completes in the server's own tasks: the dial ends before `accept` is
     // called, and a dial that fails fails the test instead of leaving `accept` waiting.
     let mut outbound = client.connect(&url).await.unwrap();
     let mut inbound = server.accept().await.unwrap();
     assert_eq!(
         outbound.remote_address().to_string(),
-        format!("ws://localhost:{port}")
+        format!("ws://{NAME}:{port}")
     );
     outbound.write_all(b"hi").await.unwrap();
     outbound.flush().await.unwrap();
