@@ -853,7 +853,10 @@ mod tests {
         send.write_all(&[0x7f, 1, 2, 3]).await.unwrap();
         let accepted = listener.accept().await.unwrap();
         assert_eq!(
-            accepted.identity.as_ref().and_then(|i| i.ed25519().copied()),
+            accepted
+                .identity
+                .as_ref()
+                .and_then(|i| i.ed25519().copied()),
             Some(client.public_key())
         );
         let err = match accepted.stream.await {
