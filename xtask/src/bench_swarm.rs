@@ -565,6 +565,34 @@ async fn run(sizes: &Sizes) -> Res<Value> {
         sizes,
     )
     .await?;
+    // QUIC over ms-udp's UdpSwarm (the generic packet-swarm adapter over real UDP, 1200-byte
+    // packets), beside quinn's own socket above.
+    let quic_over_udp = measure(
+        "quic swarm over ms-udp",
+        || async {
+            let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let config = ms_quicswarm::Config::default().with_queue_len(4096);
+            let udp = || async {
+                ms_udp::UdpSwarm::builder()
+                    .queue_messages(4096)
+                    .bind(local)
+                    .await
+                    .map_err(err)
+            };
+            let a = ms_quicswarm::QuicSwarm::over(
+                udp().await?,
+                Keypair::from_seed(&[1; 32]),
+                config.clone(),
+            )
+            .map_err(err)?;
+            let b =
+                ms_quicswarm::QuicSwarm::over(udp().await?, Keypair::from_seed(&[2; 32]), config)
+                    .map_err(err)?;
+            Ok((a, b))
+        },
+        sizes,
+    )
+    .await?;
     // The comparison with the raw stack is what the targets are about: interleaved, 3 times,
     // medians (this machine is shared; single runs are noisy).
     let mut net_rows = Vec::new();
@@ -646,6 +674,7 @@ async fn run(sizes: &Sizes) -> Res<Value> {
         "stack_swarm_net_shs": net_shs.json(),
         "quic_swarm_udp": quic_udp.json(),
         "quic_swarm_over_mem": quic_mem.json(),
+        "quic_swarm_over_udp_swarm": quic_over_udp.json(),
         "raw_net_shs": raw,
         "udp_swarm": udp,
         "idle_memory_mem_shs": memory,

@@ -141,7 +141,11 @@ impl CheckedCertificates {
 ///
 /// - idle timeout 30 s, keep-alive every 10 s (an idle but open connection stays up, a dead
 ///   peer is noticed within 30 s; the idle timeout also bounds a handshake with a silent peer);
-/// - 256 concurrent bidirectional and 16 unidirectional streams per peer;
+/// - a peer may have 32 bidirectional streams open at once (more as earlier ones end) and no
+///   unidirectional one (the `quic:` transport uses one bidirectional stream per
+///   multiserver connection). quinn sets up the state of every stream a peer may open when a
+///   connection starts: 256 instead of 32 cost about 9 % of a server's CPU per handshake
+///   (docs/performance.md);
 /// - the datagram receive buffer 1 MiB, the send buffer 1 MiB;
 /// - quinn's defaults otherwise (flow-control windows, congestion control: Cubic).
 pub fn default_transport_config() -> quinn::TransportConfig {
@@ -151,11 +155,76 @@ pub fn default_transport_config() -> quinn::TransportConfig {
             30_000,
         ))))
         .keep_alive_interval(Some(Duration::from_secs(10)))
-        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(256))
-        .max_concurrent_uni_streams(quinn::VarInt::from_u32(16))
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(32))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0))
         .datagram_receive_buffer_size(Some(1 << 20))
         .datagram_send_buffer_size(1 << 20);
     config
+}
+
+/// The transport parameters a dialler uses unless told otherwise: [`default_transport_config`]
+/// but accepting no stream from the server (0 bidirectional, 0 unidirectional): in the `quic:`
+/// transport only the dialler opens streams, and quinn sets up the state of every stream the
+/// peer may open when a connection starts (256 + 16 hash-map entries per connection before
+/// this, about 7 % of a dialler's CPU per handshake; docs/performance.md).
+pub fn default_dialler_transport_config() -> quinn::TransportConfig {
+    let mut config = default_transport_config();
+    config
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(0))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    config
+}
+
+/// The largest QUIC packet on a loopback path: quinn's default upper bound for path MTU
+/// discovery, so a loopback connection ends up with the packet size it had before, without
+/// the probes.
+pub const LOOPBACK_MTU: u16 = 1452;
+
+/// `config` for a peer on the loopback interface: packets of [`LOOPBACK_MTU`] bytes from the
+/// start and no path MTU discovery. Loopback's MTU (65,536) is known, and the discovery's
+/// padded probes (four per connection, each parsed a byte at a time by quinn) were about 20 % of
+/// a `quic:` handshake's CPU on each side (docs/performance.md).
+fn for_loopback(mut config: quinn::TransportConfig) -> quinn::TransportConfig {
+    config.initial_mtu(LOOPBACK_MTU).mtu_discovery_config(None);
+    config
+}
+
+/// Whether `address` is on this machine's loopback interface (IPv4-mapped included).
+fn is_loopback(address: SocketAddr) -> bool {
+    address.ip().to_canonical().is_loopback()
+}
+
+/// Transport parameters of one role (serving or dialling): for other peers and for loopback
+/// peers.
+#[derive(Clone)]
+struct RoleTransport {
+    any: Arc<quinn::TransportConfig>,
+    loopback: Arc<quinn::TransportConfig>,
+}
+
+impl RoleTransport {
+    fn new(make: fn() -> quinn::TransportConfig) -> Self {
+        Self {
+            any: Arc::new(make()),
+            loopback: Arc::new(for_loopback(make())),
+        }
+    }
+
+    fn same(config: quinn::TransportConfig) -> Self {
+        let config = Arc::new(config);
+        Self {
+            any: config.clone(),
+            loopback: config,
+        }
+    }
+
+    fn for_peer(&self, peer: SocketAddr) -> Arc<quinn::TransportConfig> {
+        if is_loopback(peer) {
+            self.loopback.clone()
+        } else {
+            self.any.clone()
+        }
+    }
 }
 
 /// The network tag of `key` in the network `network`: HMAC-SHA-256(network key, label || key).
@@ -177,7 +246,8 @@ pub struct QuicIdentity {
     provider: Arc<CryptoProvider>,
     certified: Arc<CertifiedKey>,
     alpn: Vec<Vec<u8>>,
-    transport: Arc<quinn::TransportConfig>,
+    transport: RoleTransport,
+    dialler_transport: RoleTransport,
     server: Arc<QuicServerConfig>,
     checked: Arc<CheckedCertificates>,
 }
@@ -265,7 +335,8 @@ impl QuicIdentity {
             })
             .map_err(|e| IdentityError::Certificate(e.to_string()))?;
         let certified = Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing_key));
-        let transport = Arc::new(default_transport_config());
+        let transport = RoleTransport::new(default_transport_config);
+        let dialler_transport = RoleTransport::new(default_dialler_transport_config);
         let alpn = vec![ALPN_MULTISERVER.to_vec()];
         let checked = Arc::new(CheckedCertificates::default());
         let server = build_server(&provider, &certified, &network, &alpn, &checked)?;
@@ -276,6 +347,7 @@ impl QuicIdentity {
             certified,
             alpn,
             transport,
+            dialler_transport,
             server,
             checked,
         })
@@ -296,9 +368,12 @@ impl QuicIdentity {
         Ok(self)
     }
 
-    /// The same identity with other transport parameters (both for serving and dialling).
+    /// The same identity with other transport parameters, for serving and dialling and for
+    /// every peer (the defaults differ for diallers, [`default_dialler_transport_config`], and
+    /// for loopback peers, [`LOOPBACK_MTU`]; `config` replaces them all).
     pub fn with_transport_config(mut self, config: quinn::TransportConfig) -> Self {
-        self.transport = Arc::new(config);
+        self.transport = RoleTransport::same(config);
+        self.dialler_transport = self.transport.clone();
         self
     }
 
@@ -322,20 +397,31 @@ impl QuicIdentity {
     /// for every connection attempt (docs/security.md).
     pub fn server_config(&self) -> quinn::ServerConfig {
         let mut config = quinn::ServerConfig::with_crypto(self.server.clone());
-        config.transport_config(self.transport.clone());
+        config.transport_config(self.transport.any.clone());
+        config
+    }
+
+    /// [`server_config`](Self::server_config) with the transport parameters for a client at
+    /// `peer` (for [`quinn::Incoming::accept_with`]): a loopback client gets
+    /// [`LOOPBACK_MTU`]-byte packets and no path MTU discovery unless
+    /// [`with_transport_config`](Self::with_transport_config) replaced the defaults.
+    pub fn server_config_for(&self, peer: SocketAddr) -> quinn::ServerConfig {
+        let mut config = quinn::ServerConfig::with_crypto(self.server.clone());
+        config.transport_config(self.transport.for_peer(peer));
         config
     }
 
     /// A client configuration that accepts only a server proving `expected` (the key the
     /// address names) in our network, and presents our certificate.
     pub fn client_config(&self, expected: PublicKey) -> Result<quinn::ClientConfig, IdentityError> {
-        self.client_config_reporting(expected, Arc::default())
+        self.client_config_reporting(expected, Arc::default(), self.dialler_transport.any.clone())
     }
 
     fn client_config_reporting(
         &self,
         expected: PublicKey,
         report: Arc<Mutex<Option<CertificateRejection>>>,
+        transport: Arc<quinn::TransportConfig>,
     ) -> Result<quinn::ClientConfig, IdentityError> {
         let verifier = Arc::new(PeerVerifier {
             network: self.network,
@@ -352,10 +438,13 @@ impl QuicIdentity {
             .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(self.certified.clone())));
         tls.alpn_protocols = self.alpn.clone();
         tls.enable_sni = false;
+        // Each dial has a configuration of its own (its verifier names the key dialled), so a
+        // session ticket could never be used: do not keep them.
+        tls.resumption = rustls::client::Resumption::disabled();
         let quic =
             QuicClientConfig::try_from(tls).map_err(|e| IdentityError::Tls(e.to_string()))?;
         let mut config = quinn::ClientConfig::new(Arc::new(quic));
-        config.transport_config(self.transport.clone());
+        config.transport_config(transport);
         Ok(config)
     }
 
@@ -370,7 +459,11 @@ impl QuicIdentity {
         timeout: Duration,
     ) -> Result<quinn::Connection, QuicError> {
         let report = Arc::new(Mutex::new(None));
-        let config = self.client_config_reporting(expected, report.clone())?;
+        let config = self.client_config_reporting(
+            expected,
+            report.clone(),
+            self.dialler_transport.for_peer(address),
+        )?;
         // The name is neither sent (SNI is off) nor checked (the verifier checks the key).
         let mut connecting = endpoint.connect_with(config, address, "ssb")?;
         let deadline = tokio::time::Instant::now() + timeout;
@@ -437,6 +530,11 @@ fn build_server(
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone())));
     tls.alpn_protocols = alpn.to_vec();
+    // No session tickets: resumption is not offered (every handshake proves both keys with a
+    // signature), and tickets nobody uses cost a random id, an encoded session and a cache
+    // entry each (rustls sends two per handshake by default).
+    tls.send_tls13_tickets = 0;
+    tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     let quic = QuicServerConfig::try_from(tls).map_err(|e| IdentityError::Tls(e.to_string()))?;
     Ok(Arc::new(quic))
 }
@@ -822,6 +920,37 @@ mod tests {
     }
 
     #[test]
+    fn loopback_peers_get_their_own_transport_parameters() {
+        let id = QuicIdentity::new(&keys(1), NetworkKey::MAINNET).unwrap();
+        for loopback in [
+            "127.0.0.1:1",
+            "127.3.2.1:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            let peer: SocketAddr = loopback.parse().unwrap();
+            assert!(is_loopback(peer), "{peer}");
+            assert!(Arc::ptr_eq(
+                &id.dialler_transport.for_peer(peer),
+                &id.dialler_transport.loopback
+            ));
+            assert!(Arc::ptr_eq(
+                &id.transport.for_peer(peer),
+                &id.transport.loopback
+            ));
+        }
+        for other in ["192.168.1.7:1", "[2001:db8::1]:1", "[::ffff:10.0.0.1]:1"] {
+            let peer: SocketAddr = other.parse().unwrap();
+            assert!(!is_loopback(peer), "{peer}");
+            assert!(Arc::ptr_eq(&id.transport.for_peer(peer), &id.transport.any));
+        }
+        // Replaced parameters apply to every peer.
+        let id = id.with_transport_config(quinn::TransportConfig::default());
+        assert!(Arc::ptr_eq(&id.transport.loopback, &id.transport.any));
+        assert!(Arc::ptr_eq(&id.dialler_transport.any, &id.transport.any));
+    }
+
+    #[test]
     fn network_tags_differ_by_network_and_key() {
         let other = NetworkKey::from_bytes([9; 32]);
         let a = network_tag(&NetworkKey::MAINNET, &keys(1).public());
@@ -876,6 +1005,123 @@ mod tests {
         assert_eq!(peer_key(&connection), Some(a.public()));
         let inbound = accepted.await.unwrap().unwrap();
         assert_eq!(peer_key(&inbound), Some(b.public()));
+    }
+
+    #[tokio::test]
+    async fn stream_credit_only_the_dialler_needs() {
+        let (a, b) = (keys(1), keys(2));
+        let server_id = QuicIdentity::new(&a, NetworkKey::MAINNET).unwrap();
+        let client_id = QuicIdentity::new(&b, NetworkKey::MAINNET).unwrap();
+        let (server, address) = server(&server_id).await;
+        let accepted = tokio::spawn(async move { (accept_one(&server).await, server) });
+        let connection = client_id
+            .connect(&client_endpoint(), address, a.public(), T)
+            .await
+            .unwrap();
+        let (inbound, _server) = accepted.await.unwrap();
+        let inbound = inbound.unwrap();
+        // The dialler's transport parameters (known once the handshake is done) grant the
+        // server no stream: opening one waits for credit that never comes.
+        assert!(
+            !is_ready(inbound.open_bi()).await,
+            "the server could open a stream towards the dialler"
+        );
+        // The dialler can open 32 bidirectional streams at once, not a 33rd, and no
+        // unidirectional one.
+        let mut streams = Vec::new();
+        for _ in 0..32 {
+            streams.push(connection.open_bi().await.unwrap());
+        }
+        assert!(
+            !is_ready(connection.open_bi()).await,
+            "a 33rd stream opened"
+        );
+        assert!(
+            !is_ready(connection.open_uni()).await,
+            "a unidirectional stream opened"
+        );
+    }
+
+    /// Whether `future` is ready at its first poll.
+    async fn is_ready(future: impl std::future::Future) -> bool {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(future.as_mut(), cx).is_ready())
+        })
+        .await
+    }
+
+    /// Counts the session tickets a client is given.
+    #[derive(Debug, Default)]
+    struct TicketCounter(std::sync::atomic::AtomicUsize);
+
+    impl rustls::client::ClientSessionStore for TicketCounter {
+        fn set_kx_hint(&self, _: ServerName<'static>, _: rustls::NamedGroup) {}
+        fn kx_hint(&self, _: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+            None
+        }
+        fn set_tls12_session(
+            &self,
+            _: ServerName<'static>,
+            _: rustls::client::Tls12ClientSessionValue,
+        ) {
+        }
+        fn tls12_session(
+            &self,
+            _: &ServerName<'_>,
+        ) -> Option<rustls::client::Tls12ClientSessionValue> {
+            None
+        }
+        fn remove_tls12_session(&self, _: &ServerName<'static>) {}
+        fn insert_tls13_ticket(
+            &self,
+            _: ServerName<'static>,
+            _: rustls::client::Tls13ClientSessionValue,
+        ) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn take_tls13_ticket(
+            &self,
+            _: &ServerName<'static>,
+        ) -> Option<rustls::client::Tls13ClientSessionValue> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_sends_no_session_tickets() {
+        let server_id = QuicIdentity::new(&keys(1), NetworkKey::MAINNET).unwrap();
+        let client_id = QuicIdentity::new(&keys(2), NetworkKey::MAINNET).unwrap();
+        let (server, address) = server(&server_id).await;
+        // The server echoes one stream: its answer comes after anything it sent at the end of
+        // the handshake (tickets are sent then).
+        let echo = tokio::spawn(async move {
+            let connection = accept_one(&server).await.unwrap();
+            let (mut send, mut recv) = connection.accept_bi().await.unwrap();
+            let data = recv.read_to_end(16).await.unwrap();
+            send.write_all(&data).await.unwrap();
+            send.finish().unwrap();
+            connection.closed().await
+        });
+        let tickets = Arc::new(TicketCounter::default());
+        let mut tls = lax_client_tls(Some(client_id.certified.clone()));
+        tls.resumption = rustls::client::Resumption::store(tickets.clone());
+        let connection = client_endpoint()
+            .connect_with(
+                quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap())),
+                address,
+                "ssb",
+            )
+            .unwrap()
+            .await
+            .unwrap();
+        let (mut send, mut recv) = connection.open_bi().await.unwrap();
+        send.write_all(b"ping").await.unwrap();
+        send.finish().unwrap();
+        assert_eq!(recv.read_to_end(16).await.unwrap(), b"ping");
+        assert_eq!(tickets.0.load(std::sync::atomic::Ordering::Relaxed), 0);
+        connection.close(0u32.into(), b"");
+        let _ = echo.await;
     }
 
     #[tokio::test]
@@ -969,6 +1215,11 @@ mod tests {
 
     /// A client that trusts any server and presents `certified` (or no certificate).
     fn lax_client(certified: Option<Arc<CertifiedKey>>) -> quinn::ClientConfig {
+        let tls = lax_client_tls(certified);
+        quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()))
+    }
+
+    fn lax_client_tls(certified: Option<Arc<CertifiedKey>>) -> rustls::ClientConfig {
         let provider = provider();
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -982,7 +1233,7 @@ mod tests {
             None => builder.with_no_client_auth(),
         };
         tls.alpn_protocols = vec![ALPN_MULTISERVER.to_vec()];
-        quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()))
+        tls
     }
 
     #[tokio::test]

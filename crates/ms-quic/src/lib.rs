@@ -18,7 +18,7 @@ pub mod transport;
 use std::time::Duration;
 
 pub use error::{CertificateRejection, IdentityError, QuicError};
-pub use identity::{QuicIdentity, handshake_error, peer_key};
+pub use identity::{LOOPBACK_MTU, QuicIdentity, handshake_error, peer_key};
 pub use transport::{AddressValidation, Quic, QuicBuilder, QuicListener, QuicStream};
 
 /// The connect timeout used unless told otherwise: as `net:`'s.

@@ -491,12 +491,21 @@ impl QuicListener {
         let socket: std::net::UdpSocket = socket.into();
         let runtime = quinn::default_runtime()
             .ok_or_else(|| io::Error::other("no async runtime for the QUIC endpoint"))?;
-        let mut server_config = inner.identity.server_config();
         // Bounds on what unvalidated clients can make us hold (docs/security.md).
-        server_config
-            .max_incoming(4096)
-            .incoming_buffer_size(16 * 1024)
-            .incoming_buffer_size_total(8 * 1024 * 1024);
+        let limited = |mut config: quinn::ServerConfig| {
+            config
+                .max_incoming(4096)
+                .incoming_buffer_size(16 * 1024)
+                .incoming_buffer_size_total(8 * 1024 * 1024);
+            config
+        };
+        let server_config = limited(inner.identity.server_config());
+        // Loopback clients get their own transport parameters (no path MTU discovery).
+        let loopback_config = Arc::new(limited(
+            inner
+                .identity
+                .server_config_for(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+        ));
         let endpoint = quinn::Endpoint::new(
             quinn::EndpointConfig::default(),
             Some(server_config),
@@ -507,6 +516,7 @@ impl QuicListener {
         let (sender, receiver) = mpsc::channel(64);
         let accept_loop = tokio::spawn(accept_loop(
             endpoint.clone(),
+            loopback_config,
             sender,
             inner.validation,
             inner.net.connect_timeout(),
@@ -570,6 +580,7 @@ impl Listener for QuicListener {
 /// handshake in a task of its own.
 async fn accept_loop(
     endpoint: quinn::Endpoint,
+    loopback_config: Arc<quinn::ServerConfig>,
     sender: mpsc::Sender<Accepted>,
     validation: AddressValidation,
     handshake_timeout: Duration,
@@ -594,10 +605,24 @@ async fn accept_loop(
             }
             continue;
         }
+        let remote_addr = incoming.remote_address();
         in_progress.fetch_add(1, Ordering::Relaxed);
         let guard = InProgress(in_progress.clone());
+        let connecting = if incoming.remote_address().ip().to_canonical().is_loopback() {
+            incoming.accept_with(loopback_config.clone())
+        } else {
+            incoming.accept()
+        };
+        let connecting = match connecting {
+            Ok(connecting) => connecting,
+            Err(error) => {
+                tracing::debug!(%error, "quic: connection attempt refused");
+                continue;
+            }
+        };
         tokio::spawn(serve_connection(
-            incoming,
+            connecting,
+            remote_addr,
             sender.clone(),
             handshake_timeout,
             guard,
@@ -619,14 +644,14 @@ impl Drop for InProgress {
 /// handed on as an [`Accepted`] whose set-up reads the stream header. The task holds the
 /// connection until it closes, so the server never cuts off a client that is still reading.
 async fn serve_connection(
-    incoming: quinn::Incoming,
+    connecting: quinn::Connecting,
+    remote_addr: SocketAddr,
     sender: mpsc::Sender<Accepted>,
     handshake_timeout: Duration,
     in_progress: InProgress,
     authorize: Option<Arc<Authorize>>,
 ) {
-    let remote_addr = incoming.remote_address();
-    let connection = match tokio::time::timeout(handshake_timeout, incoming).await {
+    let connection = match tokio::time::timeout(handshake_timeout, connecting).await {
         Ok(Ok(connection)) => connection,
         Ok(Err(error)) => {
             tracing::debug!(remote = %remote_addr, %error, "quic: handshake failed");
@@ -828,6 +853,54 @@ mod tests {
             section("quic:::1:8008:KEY")
         );
         assert_eq!(quic.canonical(&section("quic:::1:8008:KEY")), None);
+    }
+
+    /// On loopback both sides start at the full packet size and send no path MTU probes
+    /// (PING frames padded to the size probed).
+    #[tokio::test]
+    async fn loopback_connections_skip_path_mtu_discovery() {
+        use tokio::io::AsyncWriteExt as _;
+        let server = quic();
+        let listener = server.bind().await.unwrap();
+        let port = listener.local_addr().port();
+        let echo = tokio::spawn(async move {
+            let mut conn = listener.accept().await.unwrap().stream.await.unwrap();
+            let mut buf = [0u8; 64];
+            loop {
+                let n = conn.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                conn.write_all(&buf[..n]).await.unwrap();
+            }
+            listener
+        });
+        let client = Quic::new(
+            &ms_shs::Keypair::from_seed(&[2; 32]),
+            ms_shs::NetworkKey::MAINNET,
+        )
+        .unwrap();
+        let key = server.identity().public_key();
+        let (mut stream, _) = client
+            .dial(&HostPort::new("127.0.0.1", port), key)
+            .await
+            .unwrap();
+        let connection = stream.connection.clone().unwrap();
+        assert_eq!(
+            connection.stats().path.current_mtu,
+            crate::identity::LOOPBACK_MTU
+        );
+        // Round trips after the handshake is confirmed: quinn would probe by now.
+        let mut buf = [0u8; 4];
+        for _ in 0..20 {
+            stream.write_all(b"ping").await.unwrap();
+            stream.read_exact(&mut buf).await.unwrap();
+        }
+        let stats = connection.stats();
+        assert_eq!(stats.path.sent_plpmtud_probes, 0, "{stats:?}");
+        assert_eq!(stats.frame_rx.ping, 0, "the server probed: {stats:?}");
+        stream.shutdown().await.unwrap();
+        drop(echo.await.unwrap());
     }
 
     #[tokio::test]
