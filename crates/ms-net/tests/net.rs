@@ -9,7 +9,7 @@ use ms_core::{
 };
 use ms_net::{ConfigError, Net, NetError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 /// A port refused on 127.0.0.1 and ::1 while the tests run.
 fn closed_port() -> u16 {
@@ -92,34 +92,18 @@ async fn resolve_answers_for_a_name_in_order_and_ignoring_case() {
     assert!(matches!(err, NetError::NoAddresses { .. }), "{err:?}");
 }
 
-/// A listener that never accepts, with the smallest backlog, filled: once its queue is full the
-/// kernel drops further SYNs, so a connect hangs, all on loopback. `None` (with a note) where
-/// the system never fills a backlog.
-async fn black_hole() -> Option<(tokio::net::TcpListener, Vec<TcpStream>, SocketAddr)> {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = socket.listen(0).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut fillers = Vec::new();
-    for _ in 0..64 {
-        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => fillers.push(stream),
-            Ok(Err(e)) => {
-                eprintln!("note: filling the backlog failed ({e}); skipping the black-hole test");
-                return None;
-            }
-            Err(_) => return Some((listener, fillers, addr)),
-        }
-    }
-    eprintln!("note: this system never fills a listen backlog; skipping the black-hole test");
-    None
+/// A loopback address where a connect hangs (`ms_testkit::black_hole`), or `None` (with a
+/// note) where the system never fills a backlog.
+async fn black_hole() -> Option<ms_testkit::BlackHole> {
+    ms_testkit::black_hole(Ipv4Addr::LOCALHOST.into()).await
 }
 
 #[tokio::test]
 async fn connecting_to_a_black_hole_times_out() {
-    let Some((listener, _fillers, addr)) = black_hole().await else {
+    let Some(listener) = black_hole().await else {
         return;
     };
+    let addr = listener.addr;
     let net = Net::builder()
         .connect_timeout(Duration::from_millis(200))
         .build()
@@ -135,9 +119,10 @@ async fn connecting_to_a_black_hole_times_out() {
 
 #[tokio::test]
 async fn the_connect_timeout_is_a_timeout_through_the_node() {
-    let Some((listener, _fillers, addr)) = black_hole().await else {
+    let Some(listener) = black_hole().await else {
         return;
     };
+    let addr = listener.addr;
     let net = Net::builder()
         .connect_timeout(Duration::from_millis(200))
         .build()
@@ -160,9 +145,10 @@ async fn the_connect_timeout_is_a_timeout_through_the_node() {
 
 #[tokio::test]
 async fn a_multi_address_whose_first_alternative_is_a_black_hole_connects_through_the_second() {
-    let Some((listener, _fillers, hole)) = black_hole().await else {
+    let Some(listener) = black_hole().await else {
         return;
     };
+    let hole = listener.addr;
     let node = ms_core::MultiServer::builder()
         .stack(ms_core::Stack::new(Net::new()))
         // An attempt deadline far longer than the test: only the stagger can get us through.

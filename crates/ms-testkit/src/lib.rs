@@ -42,5 +42,5 @@ pub mod topology;
 
 pub use mem::{Fault, MemNetwork, MemStream, MemTransport};
 pub use microsocks::Microsocks;
-pub use ports::{refused_localhost_port, refused_port};
+pub use ports::{BlackHole, black_hole, refused_localhost_port, refused_port};
 pub use suite::{EchoServer, Fixture, echo, echo_round_trip, pattern};

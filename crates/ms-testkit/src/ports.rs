@@ -95,3 +95,46 @@ mod tests {
         assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_err());
     }
 }
+
+/// A loopback TCP address where a connect hangs: a listener that never accepts, with the
+/// smallest backlog, filled, so the kernel drops further SYNs. Keep the value alive for as long
+/// as the address must stay a black hole.
+#[derive(Debug)]
+pub struct BlackHole {
+    /// Where a connect hangs.
+    pub addr: SocketAddr,
+    _listener: tokio::net::TcpListener,
+    _fillers: Vec<tokio::net::TcpStream>,
+}
+
+/// A [`BlackHole`] on `ip`, or `None` (with a note on stderr) where the system never fills a
+/// listen backlog or filling it fails.
+///
+/// # Panics
+///
+/// If no socket can be bound on `ip`.
+pub async fn black_hole(ip: IpAddr) -> Option<BlackHole> {
+    let socket = bound(SocketAddr::new(ip, 0)).expect("bind a black-hole listener");
+    let listener = socket.listen(0).expect("listen with backlog 0");
+    let addr = listener.local_addr().expect("black-hole address");
+    let mut fillers = Vec::new();
+    for _ in 0..64 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(std::time::Duration::from_millis(300), connect).await {
+            Ok(Ok(stream)) => fillers.push(stream),
+            Ok(Err(e)) => {
+                eprintln!("note: filling the backlog failed ({e}); skipping the black-hole test");
+                return None;
+            }
+            Err(_) => {
+                return Some(BlackHole {
+                    addr,
+                    _listener: listener,
+                    _fillers: fillers,
+                });
+            }
+        }
+    }
+    eprintln!("note: this system never fills a listen backlog; skipping the black-hole test");
+    None
+}

@@ -1,44 +1,16 @@
 //! The TCP under `ws` is `ms-net`'s: dialling races a host's addresses, `[::]` is dual-stack,
 //! advertising and the builder's TCP options are the same as the `net` transport's.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use ms_core::{HostPort, Listener, MultiServer, Scope, Scopes, Stack, Transport};
 use ms_net::{ConfigError, Net, NetError};
 use ms_ws::{Ws, WsError, WsUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 fn ipv6_loopback_available() -> bool {
     std::net::TcpListener::bind("[::1]:0").is_ok()
-}
-
-/// A listener on `ip` that never accepts, with the smallest backlog, filled: once its queue is
-/// full the kernel drops further SYNs, so a connect hangs, all on loopback (ms-net's technique).
-/// `None` (with a note) where the system never fills a backlog.
-async fn black_hole(ip: IpAddr) -> Option<(TcpListener, Vec<TcpStream>, SocketAddr)> {
-    let socket = if ip.is_ipv4() {
-        TcpSocket::new_v4().unwrap()
-    } else {
-        TcpSocket::new_v6().unwrap()
-    };
-    socket.bind(SocketAddr::new(ip, 0)).unwrap();
-    let listener = socket.listen(0).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut fillers = Vec::new();
-    for _ in 0..64 {
-        match tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => fillers.push(stream),
-            Ok(Err(e)) => {
-                eprintln!("note: filling the backlog failed ({e}); skipping the black-hole test");
-                return None;
-            }
-            Err(_) => return Some((listener, fillers, addr)),
-        }
-    }
-    eprintln!("note: this system never fills a listen backlog; skipping the black-hole test");
-    None
 }
 
 #[tokio::test]
@@ -61,18 +33,18 @@ async fn a_host_name_whose_first_address_is_a_black_hole_still_connects() {
     // The same port on both addresses: the hole's port, when it is free on the other family.
     let mut found = None;
     for _ in 0..20 {
-        let Some((hole, fillers, hole_addr)) = black_hole(first).await else {
+        let Some(hole) = ms_testkit::black_hole(first).await else {
             return;
         };
         let ws = Ws::builder()
             .host(second)
-            .port(hole_addr.port())
+            .port(hole.addr.port())
             .build()
             .unwrap();
         let node = MultiServer::new([Stack::new(ws)]).unwrap();
         match node.listen().await {
             Ok(server) => {
-                found = Some((hole, fillers, hole_addr.port(), node, server));
+                found = Some((hole.addr.port(), hole, node, server));
                 break;
             }
             Err(e @ ms_core::Error::Listen { .. })
@@ -86,7 +58,7 @@ async fn a_host_name_whose_first_address_is_a_black_hole_still_connects() {
             Err(e) => panic!("{e}"),
         }
     }
-    let Some((hole, _fillers, port, _server_node, mut server)) = found else {
+    let Some((port, hole, _server_node, mut server)) = found else {
         eprintln!("note: no port free on both loopbacks; skipping");
         return;
     };
